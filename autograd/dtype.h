@@ -1,0 +1,81 @@
+#pragma once
+// Element types. ag has three, as most small models need: float32 (the default), float64 and
+// int64 (indices, labels, masks).
+
+#include <cstdint>
+#include <ostream>
+#include <type_traits>
+
+#include "autograd/error.h"
+
+namespace ag {
+
+/// The element type of a tensor.
+///
+///     auto x = ag::zeros({2, 3}, ag::kFloat64);
+///     x.dtype() == ag::kFloat64;   // true
+enum class Dtype : std::uint8_t { Float32, Float64, Int64 };
+
+inline constexpr Dtype kFloat32 = Dtype::Float32;
+inline constexpr Dtype kFloat = Dtype::Float32;
+inline constexpr Dtype kFloat64 = Dtype::Float64;
+inline constexpr Dtype kDouble = Dtype::Float64;
+inline constexpr Dtype kInt64 = Dtype::Int64;
+inline constexpr Dtype kLong = Dtype::Int64;
+
+inline const char* dtype_name(Dtype d) {
+  switch (d) {
+    case Dtype::Float32: return "float32";
+    case Dtype::Float64: return "float64";
+    case Dtype::Int64: return "int64";
+  }
+  return "?";
+}
+inline std::ostream& operator<<(std::ostream& os, Dtype d) { return os << dtype_name(d); }
+
+inline std::size_t element_size(Dtype d) { return d == Dtype::Float32 ? 4 : 8; }
+inline bool is_floating(Dtype d) { return d != Dtype::Int64; }
+
+template <class T>
+constexpr Dtype dtype_of() {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, std::int64_t>,
+                "ag tensors hold float, double or int64_t");
+  if constexpr (std::is_same_v<T, float>) return Dtype::Float32;
+  else if constexpr (std::is_same_v<T, double>) return Dtype::Float64;
+  else return Dtype::Int64;
+}
+
+/// The dtype of `a op b`, as PyTorch promotes: float64 beats float32 beats int64.
+inline Dtype promote_types(Dtype a, Dtype b) {
+  if (a == b) return a;
+  if (a == Dtype::Float64 || b == Dtype::Float64) return Dtype::Float64;
+  return Dtype::Float32;
+}
+
+template <class T>
+struct TypeTag {
+  using type = T;
+};
+
+/// Calls f(TypeTag<T>{}) with T the C++ type of `d`.
+///
+///     dispatch(x.dtype(), [&](auto tag) { using T = typename decltype(tag)::type; ... });
+template <class F>
+decltype(auto) dispatch(Dtype d, F&& f) {
+  switch (d) {
+    case Dtype::Float32: return f(TypeTag<float>{});
+    case Dtype::Float64: return f(TypeTag<double>{});
+    case Dtype::Int64: break;
+  }
+  return f(TypeTag<std::int64_t>{});
+}
+
+/// Like dispatch, for ops defined on floating types only; int64 throws naming the op.
+template <class F>
+decltype(auto) dispatch_floating(Dtype d, const char* op, F&& f) {
+  AG_CHECK(d != Dtype::Int64, op, ": expected a floating point tensor (float32 or float64), got int64");
+  if (d == Dtype::Float64) return f(TypeTag<double>{});
+  return f(TypeTag<float>{});
+}
+
+}  // namespace ag

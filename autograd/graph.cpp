@@ -1,0 +1,120 @@
+#include "autograd/graph.h"
+
+#include <map>
+#include <sstream>
+
+#include "autograd/node.h"
+#include "autograd/tensor_impl.h"
+
+namespace ag {
+
+namespace {
+
+std::string leaf_name(const TensorImpl* leaf, const NamedTensors& names) {
+  for (const auto& [name, t] : names)
+    if (t.impl() == leaf) return name;
+  return "";
+}
+
+std::string describe(const Node& n) {
+  std::ostringstream os;
+  os << n.name() << "  -> " << n.shape() << "  " << n.dtype();
+  if (!n.saved_tensors().empty()) os << "  saved " << n.saved_tensors().size();
+  if (n.released()) os << "  (freed)";
+  return os.str();
+}
+
+}  // namespace
+
+std::string to_dot(const Tensor& root, const NamedTensors& names) {
+  std::ostringstream dot;
+  dot << "digraph ag {\n  rankdir=BT;\n  node [fontname=\"monospace\", fontsize=10];\n";
+  std::map<const void*, std::string> ids;
+  auto id_of = [&](const void* p) {
+    auto it = ids.find(p);
+    if (it != ids.end()) return it->second;
+    std::string id = "n" + std::to_string(ids.size());
+    ids.emplace(p, id);
+    return id;
+  };
+  std::string out_id = "out";
+  dot << "  out [label=\"output " << to_string(root.shape()) << "\", shape=oval, style=filled, fillcolor=\"#c8e6c9\"];\n";
+  if (!root.grad_fn()) {
+    dot << "}\n";
+    return dot.str();
+  }
+  std::vector<const Node*> stack{root.grad_fn().get()};
+  dot << "  " << id_of(root.grad_fn().get()) << " -> out;\n";
+  std::map<const void*, bool> done;
+  while (!stack.empty()) {
+    const Node* n = stack.back();
+    stack.pop_back();
+    if (done[n]) continue;
+    done[n] = true;
+    std::string nid = id_of(n);
+    dot << "  " << nid << " [shape=box, label=\"" << n->name() << "\\n" << to_string(n->shape()) << " "
+        << dtype_name(n->dtype());
+    if (!n->saved_tensors().empty()) dot << "\\nsaved: " << n->saved_tensors().size();
+    if (n->released()) dot << "\\n(freed)";
+    dot << "\"" << (n->released() ? ", style=dashed" : "") << "];\n";
+    for (const Edge& e : n->next_functions()) {
+      if (e.fn) {
+        dot << "  " << id_of(e.fn.get()) << " -> " << nid << ";\n";
+        stack.push_back(e.fn.get());
+      } else if (e.leaf) {
+        std::string lid = id_of(e.leaf.get());
+        if (!done[e.leaf.get()]) {
+          done[e.leaf.get()] = true;
+          std::string name = leaf_name(e.leaf.get(), names);
+          dot << "  " << lid << " [shape=ellipse, style=filled, fillcolor=\"#bbdefb\", label=\""
+              << (name.empty() ? "leaf" : name) << "\\n" << to_string(e.leaf->shape) << "\\nrequires_grad\"];\n";
+        }
+        dot << "  " << lid << " -> " << nid << ";\n";
+      }
+    }
+  }
+  dot << "}\n";
+  return dot.str();
+}
+
+std::string graph_str(const Tensor& root, const NamedTensors& names) {
+  std::ostringstream os;
+  if (!root.grad_fn()) {
+    os << (root.requires_grad() ? "leaf " : "constant ") << root.shape() << "\n";
+    return os.str();
+  }
+  std::map<const Node*, int> seen;
+  struct Item {
+    const Edge* edge;
+    const Node* node;
+    int depth;
+  };
+  std::vector<Item> stack{{nullptr, root.grad_fn().get(), 0}};
+  while (!stack.empty()) {
+    Item it = stack.back();
+    stack.pop_back();
+    std::string pad(static_cast<std::size_t>(it.depth) * 2, ' ');
+    if (it.node) {
+      auto found = seen.find(it.node);
+      if (found != seen.end()) {
+        os << pad << it.node->name() << "  (#" << found->second << ", shown above)\n";
+        continue;
+      }
+      int number = static_cast<int>(seen.size()) + 1;
+      seen.emplace(it.node, number);
+      os << pad << describe(*it.node) << "  #" << number << "\n";
+      const auto& next = it.node->next_functions();
+      for (std::size_t i = next.size(); i-- > 0;) {
+        const Edge& e = next[i];
+        if (e.fn) stack.push_back({nullptr, e.fn.get(), it.depth + 1});
+        else if (e.leaf) stack.push_back({&e, nullptr, it.depth + 1});
+      }
+    } else {
+      std::string name = leaf_name(it.edge->leaf.get(), names);
+      os << pad << "AccumulateGrad  " << (name.empty() ? "" : name + " ") << it.edge->leaf->shape << "\n";
+    }
+  }
+  return os.str();
+}
+
+}  // namespace ag

@@ -1,0 +1,163 @@
+#pragma once
+// Node: one recorded op in the graph. Edges point from a node to the nodes (or leaves) of its
+// inputs, never back to its output, so a graph is a tree of shared_ptrs with no cycles.
+//
+// An op records itself with `record`, writing its backward right below its forward:
+//
+//     Tensor mul(const Tensor& a, const Tensor& b) {
+//       Tensor out = ...forward...;
+//       if (needs_grad(a, b))
+//         record("MulBackward0", out, {a, b}, {save(a), save(b)},
+//                [](const Tensor& g, const BackwardContext& ctx) -> Grads {
+//                  return {g * ctx.saved(1), g * ctx.saved(0)};
+//                });
+//       return out;
+//     }
+
+#include <atomic>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "autograd/grad_mode.h"
+#include "autograd/small_vector.h"
+#include "autograd/tensor.h"
+
+namespace ag {
+
+class Node;
+
+/// Where a gradient goes next: the node that computed an input, or a leaf that accumulates it.
+struct Edge {
+  std::shared_ptr<Node> fn;
+  std::shared_ptr<TensorImpl> leaf;
+
+  bool valid() const { return fn != nullptr || leaf != nullptr; }
+  /// The node's name, "AccumulateGrad" for a leaf, "None" for an input that needs no gradient.
+  std::string name() const;
+};
+
+/// A tensor kept for backward, with the data version it had when saved.
+struct SavedTensor {
+  Tensor tensor;
+  std::uint32_t version = 0;
+  bool is_output = false;
+};
+
+/// Saves an input of the op for its backward.
+SavedTensor save(const Tensor& input);
+/// Saves the op's own output by its data only (no reference to the node: no cycle).
+SavedTensor save_output(const Tensor& output);
+
+using Grads = SmallVector<Tensor, 2>;
+
+/// What a backward function sees besides the incoming gradient.
+class BackwardContext {
+ public:
+  BackwardContext(const SmallVector<Tensor, 2>& saved, const Node& node) : saved_(saved), node_(node) {}
+  /// The i-th saved tensor, checked against in-place changes.
+  const Tensor& saved(std::size_t i) const { return saved_[i]; }
+  /// Whether input i wants a gradient (skip computing the others: return an undefined Tensor).
+  bool needs_grad(std::size_t i) const;
+
+ private:
+  const SmallVector<Tensor, 2>& saved_;
+  const Node& node_;
+};
+
+struct HookList;
+
+/// One recorded op: its name, the edges to its inputs, what it saved, and its backward.
+///
+///     auto y = x * x;
+///     y.grad_fn()->name();                      // "MulBackward0"
+///     y.grad_fn()->next_functions()[0].name();  // "AccumulateGrad"
+class Node : public std::enable_shared_from_this<Node> {
+ public:
+  explicit Node(const char* name);
+  virtual ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  const char* name() const { return name_; }
+  const SmallVector<Edge, 2>& next_functions() const { return next_; }
+  /// Shape and dtype of the output this node computed.
+  const Shape& shape() const { return shape_; }
+  Dtype dtype() const { return dtype_; }
+  /// The tensors kept for backward (empty once released).
+  const SmallVector<SavedTensor, 2>& saved_tensors() const { return saved_; }
+  bool released() const { return released_; }
+  std::uint64_t sequence_nr() const { return seq_; }
+
+  /// Number of nodes alive in this process: 0 once every graph is gone (no leaks, no cycles).
+  static std::int64_t live_count();
+
+  /// Computes the gradients of the inputs from the gradient of the output.
+  virtual Grads apply(const Tensor& grad, const BackwardContext& ctx) = 0;
+
+ private:
+  friend class Engine;
+  friend struct NodeAccess;
+
+  const char* name_;
+  SmallVector<Edge, 2> next_;
+  SmallVector<SavedTensor, 2> saved_;
+  Shape shape_;
+  Dtype dtype_ = kFloat32;
+  std::uint64_t seq_ = 0;
+  bool had_saved_ = false;
+  bool released_ = false;
+  std::shared_ptr<HookList> pre_hooks_;  // hooks registered on the output tensor
+  std::weak_ptr<TensorImpl> retained_;   // the output, when it retain_grad()s
+
+  // Scratch of one backward pass.
+  Tensor grad_;
+  std::int32_t deps_ = 0;
+  std::uint32_t epoch_ = 0;
+  bool needed_ = true;
+};
+
+/// A node whose backward is a lambda. The lambda captures plain values only (shapes, scalars);
+/// tensors it needs go through `save` so in-place changes and freed graphs are detected.
+template <class F>
+class LambdaNode final : public Node {
+ public:
+  LambdaNode(const char* name, F fn) : Node(name), fn_(std::move(fn)) {}
+  Grads apply(const Tensor& grad, const BackwardContext& ctx) override { return fn_(grad, ctx); }
+
+ private:
+  F fn_;
+};
+
+namespace detail {
+/// After an in-place op recorded as `result = op(self, ...)`, makes `result`'s node self's grad_fn.
+void rebase_history(const Tensor& self, const Tensor& result);
+void connect(const std::shared_ptr<Node>& node, const Tensor& out, const Tensor* inputs, std::size_t n_inputs,
+             const SavedTensor* saved, std::size_t n_saved);
+}
+
+/// True when grad mode is on and some input requires grad: the op must record itself.
+template <class... Ts>
+bool needs_grad(const Ts&... inputs) {
+  return GradMode::is_enabled() && (inputs.requires_grad() || ...);
+}
+bool needs_grad_any(const std::vector<Tensor>& inputs);
+
+/// Records `out = op(inputs)` with backward `fn(grad, ctx) -> Grads` (one entry per input).
+template <class F>
+void record(const char* name, const Tensor& out, std::initializer_list<Tensor> inputs,
+            std::initializer_list<SavedTensor> saved, F&& fn) {
+  auto node = std::make_shared<LambdaNode<std::decay_t<F>>>(name, std::forward<F>(fn));
+  detail::connect(node, out, inputs.begin(), inputs.size(), saved.begin(), saved.size());
+}
+template <class F>
+void record(const char* name, const Tensor& out, const std::vector<Tensor>& inputs,
+            std::initializer_list<SavedTensor> saved, F&& fn) {
+  auto node = std::make_shared<LambdaNode<std::decay_t<F>>>(name, std::forward<F>(fn));
+  detail::connect(node, out, inputs.data(), inputs.size(), saved.begin(), saved.size());
+}
+
+}  // namespace ag

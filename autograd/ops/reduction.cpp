@@ -1,0 +1,287 @@
+// Reductions: sum, mean, max/min (all, along a dim, over dims), argmax/argmin, logsumexp, norm.
+// float32 sums accumulate in double: a float accumulator loses digits past a few thousand terms.
+
+#include <cmath>
+#include <limits>
+
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "autograd/ops/kernels.h"
+
+namespace ag {
+
+using detail::data;
+
+namespace {
+
+template <class T>
+using acc_t = std::conditional_t<std::is_same_v<T, std::int64_t>, std::int64_t, double>;
+
+/// Which dimensions a reduction removes; an empty list means all of them.
+struct Reduced {
+  bool mask[Shape::kMaxDims] = {};
+  Shape keep;  // the input's shape with reduced dims set to 1
+  Shape out;   // keep, minus the reduced dims unless keepdim
+  std::int64_t count = 1;
+};
+
+Reduced reduced_dims(const Shape& s, const std::vector<std::int64_t>& dims, bool keepdim, const char* op) {
+  Reduced r;
+  auto nd = static_cast<std::int64_t>(s.size());
+  if (dims.empty()) {
+    for (std::int64_t i = 0; i < nd; ++i) r.mask[i] = true;
+  } else {
+    for (std::int64_t d : dims) {
+      std::int64_t w = wrap_dim(d, nd, op);
+      if (nd == 0) continue;
+      AG_CHECK(!r.mask[w], op, ": dimension ", d, " appears more than once in the list of dims");
+      r.mask[w] = true;
+    }
+  }
+  for (std::int64_t i = 0; i < nd; ++i) {
+    r.keep.push_back(r.mask[i] ? 1 : s[i]);
+    if (r.mask[i]) r.count *= s[i];
+    if (!r.mask[i] || keepdim) r.out.push_back(r.mask[i] ? 1 : s[i]);
+  }
+  return r;
+}
+
+template <class T>
+acc_t<T> sum_contiguous(const T* p, std::int64_t n) {
+  acc_t<T> a[4] = {0, 0, 0, 0};
+  std::int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    a[0] += p[i];
+    a[1] += p[i + 1];
+    a[2] += p[i + 2];
+    a[3] += p[i + 3];
+  }
+  for (; i < n; ++i) a[0] += p[i];
+  return (a[0] + a[1]) + (a[2] + a[3]);
+}
+
+/// Sum over the reduced dims, into a tensor of shape r.out.
+Tensor sum_raw(const Tensor& x, const Reduced& r) {
+  Tensor out = detail::make_tensor(r.out, x.dtype());
+  dispatch(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* p = data<T>(x);
+    T* o = data<T>(out);
+    if (out.numel() == 1) {
+      o[0] = static_cast<T>(sum_contiguous(p, x.numel()));
+      return;
+    }
+    std::vector<acc_t<T>> acc(static_cast<std::size_t>(out.numel()), 0);
+    kernels::reduce_into(p, x.shape(), acc.data(), r.keep, [](acc_t<T> a, T v) { return a + v; });
+    for (std::size_t i = 0; i < acc.size(); ++i) o[i] = static_cast<T>(acc[i]);
+  });
+  return out;
+}
+
+/// Gradient of a reduction whose output had shape r.out: g reshaped to r.keep, broadcast back.
+Tensor unreduce(const Tensor& g, const Shape& keep, const Shape& input) { return expand(reshape(g, keep), input); }
+
+template <bool IsMax>
+Tensor extreme_raw(const Tensor& x, const Reduced& r, const char* op) {
+  AG_CHECK(x.numel() > 0, op, ": cannot reduce an empty tensor of shape ", x.shape(), " (there is no identity)");
+  Tensor out = detail::make_tensor(r.out, x.dtype());
+  dispatch(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* o = data<T>(out);
+    T init = IsMax ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+    if constexpr (std::is_floating_point_v<T>) init = IsMax ? -INFINITY : INFINITY;
+    std::fill(o, o + out.numel(), init);
+    // NaN wins, as in PyTorch: once an accumulator is NaN it stays NaN.
+    kernels::reduce_into(data<T>(x), x.shape(), o, r.keep, [](T a, T v) {
+      if (a != a) return a;
+      if (v != v) return v;
+      return IsMax ? (v > a ? v : a) : (v < a ? v : a);
+    });
+  });
+  return out;
+}
+
+/// Index of the first max (or min) along dim, int64 of shape `out` (dim removed or kept as 1).
+template <bool IsMax>
+Tensor arg_extreme_raw(const Tensor& x, std::int64_t dim, const Shape& out_shape, const char* op) {
+  const Shape& s = x.shape();
+  AG_CHECK(x.numel() > 0, op, ": cannot reduce an empty tensor of shape ", s);
+  std::int64_t outer = 1, inner = 1, n = s.empty() ? 1 : s[dim];
+  for (std::int64_t i = 0; i < dim; ++i) outer *= s[i];
+  for (std::size_t i = dim + 1; i < s.size(); ++i) inner *= s[i];
+  Tensor out = detail::make_tensor(out_shape, kInt64);
+  std::int64_t* o = data<std::int64_t>(out);
+  dispatch(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* p = data<T>(x);
+    for (std::int64_t a = 0; a < outer; ++a)
+      for (std::int64_t c = 0; c < inner; ++c) {
+        const T* base = p + a * n * inner + c;
+        std::int64_t best = 0;
+        T bv = base[0];
+        for (std::int64_t k = 1; k < n && bv == bv; ++k) {
+          T v = base[k * inner];
+          if (v != v || (IsMax ? v > bv : v < bv)) {
+            bv = v;
+            best = k;
+          }
+        }
+        o[a * inner + c] = best;
+      }
+  });
+  return out;
+}
+
+/// max/min over dims with the gradient shared evenly among tied extremes.
+template <bool IsMax>
+Tensor amax_impl(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim, const char* op,
+                 const char* node) {
+  Reduced r = reduced_dims(x.shape(), dims, keepdim, op);
+  Tensor out = extreme_raw<IsMax>(x, r, op);
+  if (needs_grad(x))
+    record(node, out, {x}, {save(x), save_output(out)}, [keep = r.keep](const Tensor& g, const BackwardContext& ctx) -> Grads {
+      const Tensor &x = ctx.saved(0), &out = ctx.saved(1);
+      Tensor hit = (x == reshape(out, keep)).to(x.dtype());
+      Tensor count = sum_to(hit, keep);
+      return {reshape(g, keep) * hit / count};
+    });
+  return out;
+}
+
+template <bool IsMax>
+std::tuple<Tensor, Tensor> extreme_dim(const Tensor& x, std::int64_t dim, bool keepdim, const char* op,
+                                       const char* node) {
+  std::int64_t d = wrap_dim(dim, x.dim(), op);
+  Reduced r = reduced_dims(x.shape(), {dim}, keepdim, op);
+  Tensor idx = arg_extreme_raw<IsMax>(x, x.dim() == 0 ? 0 : d, r.out, op);
+  Tensor values = extreme_raw<IsMax>(x, r, op);
+  if (needs_grad(x))
+    record(node, values, {x}, {save(idx)},
+           [keep = r.keep, shape = x.shape(), d](const Tensor& g, const BackwardContext& ctx) -> Grads {
+             if (shape.empty()) return {g};
+             // the gradient goes to the index that won, along dim
+             Shape pos_shape = Shape::filled(shape.size(), 1);
+             for (std::size_t i = 0; i < shape.size(); ++i) pos_shape[i] = static_cast<std::int64_t>(i) == d ? shape[d] : 1;
+             Tensor pos = reshape(arange(shape[d]), pos_shape);
+             Tensor hit = pos == reshape(ctx.saved(0), keep);
+             return {reshape(g, keep) * hit};
+           });
+  return {values, idx};
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x) { return sum(x, {}, false); }
+
+Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
+  // x: [*s] -> s with dims removed (or kept as 1)
+  AG_CHECK(x.defined(), "sum: the input is undefined");
+  Reduced r = reduced_dims(x.shape(), dims, keepdim, "sum");
+  Tensor out = sum_raw(x, r);
+  if (needs_grad(x))
+    record(dims.empty() && !keepdim ? "SumBackward0" : "SumBackward1", out, {x}, {}, [keep = r.keep, shape = x.shape()](const Tensor& g, const BackwardContext&) -> Grads {
+      return {unreduce(g, keep, shape)};
+    });
+  return out;
+}
+
+Tensor mean(const Tensor& x) { return mean(x, {}, false); }
+
+Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
+  AG_CHECK(x.defined(), "mean: the input is undefined");
+  AG_CHECK(is_floating(x.dtype()), "mean: the input must be float32 or float64, got int64 (convert with to(ag::kFloat32))");
+  Reduced r = reduced_dims(x.shape(), dims, keepdim, "mean");
+  Tensor out = sum_raw(x, r);
+  dispatch(out.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* o = data<T>(out);
+    for (std::int64_t i = 0; i < out.numel(); ++i) o[i] = static_cast<T>(o[i] / static_cast<double>(r.count));
+  });
+  if (needs_grad(x))
+    record(dims.empty() && !keepdim ? "MeanBackward0" : "MeanBackward1", out, {x}, {},
+           [keep = r.keep, shape = x.shape(), n = r.count](const Tensor& g, const BackwardContext&) -> Grads {
+             return {unreduce(g / static_cast<double>(n), keep, shape)};
+           });
+  return out;
+}
+
+Tensor max(const Tensor& x) { return amax_impl<true>(x, {}, false, "max", "MaxBackward1"); }
+Tensor min(const Tensor& x) { return amax_impl<false>(x, {}, false, "min", "MinBackward1"); }
+Tensor amax(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
+  return amax_impl<true>(x, dims, keepdim, "amax", "AmaxBackward0");
+}
+Tensor amin(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
+  return amax_impl<false>(x, dims, keepdim, "amin", "AminBackward0");
+}
+std::tuple<Tensor, Tensor> max(const Tensor& x, std::int64_t dim, bool keepdim) {
+  return extreme_dim<true>(x, dim, keepdim, "max", "MaxBackward0");
+}
+std::tuple<Tensor, Tensor> min(const Tensor& x, std::int64_t dim, bool keepdim) {
+  return extreme_dim<false>(x, dim, keepdim, "min", "MinBackward0");
+}
+
+Tensor argmax(const Tensor& x, std::optional<std::int64_t> dim, bool keepdim) {
+  if (!dim) {
+    Tensor flat = reshape(x, {x.numel()});
+    Tensor i = arg_extreme_raw<true>(flat, 0, {}, "argmax");
+    return keepdim ? reshape(i, Shape::filled(x.dim(), 1)) : i;
+  }
+  std::int64_t d = wrap_dim(*dim, x.dim(), "argmax");
+  Reduced r = reduced_dims(x.shape(), {*dim}, keepdim, "argmax");
+  return arg_extreme_raw<true>(x, x.dim() == 0 ? 0 : d, r.out, "argmax");
+}
+
+Tensor argmin(const Tensor& x, std::optional<std::int64_t> dim, bool keepdim) {
+  if (!dim) {
+    Tensor flat = reshape(x, {x.numel()});
+    Tensor i = arg_extreme_raw<false>(flat, 0, {}, "argmin");
+    return keepdim ? reshape(i, Shape::filled(x.dim(), 1)) : i;
+  }
+  std::int64_t d = wrap_dim(*dim, x.dim(), "argmin");
+  Reduced r = reduced_dims(x.shape(), {*dim}, keepdim, "argmin");
+  return arg_extreme_raw<false>(x, x.dim() == 0 ? 0 : d, r.out, "argmin");
+}
+
+Tensor logsumexp(const Tensor& x, std::int64_t dim, bool keepdim) {
+  // log Σ exp(x) = m + log Σ exp(x - m), with m the max (treated as a constant: its gradient
+  // cancels), and m = 0 where it is infinite so that all -inf stays -inf instead of NaN.
+  AG_CHECK(x.defined(), "logsumexp: the input is undefined");
+  Tensor m;
+  {
+    NoGradGuard no_grad;
+    m = amax(x, {dim}, true);
+    m = where(abs(m) == INFINITY, zeros_like(m), m);
+  }
+  Tensor out = log(sum(exp(x - m), {dim}, true)) + m;
+  return keepdim ? out : squeeze(out, dim);
+}
+
+Tensor norm(const Tensor& x, double p) {
+  AG_CHECK(x.defined(), "norm: the input is undefined");
+  if (p == 2) return sqrt(sum(x * x));
+  if (p == 1) return sum(abs(x));
+  if (std::isinf(p)) return p > 0 ? amax(abs(x)) : amin(abs(x));
+  AG_CHECK(p > 0, "norm: p must be positive, got ", p);
+  return pow(sum(pow(abs(x), p)), 1.0 / p);
+}
+
+// ---- Tensor methods -------------------------------------------------------------------------
+
+Tensor Tensor::sum() const { return ag::sum(*this); }
+Tensor Tensor::sum(std::int64_t dim, bool keepdim) const { return ag::sum(*this, {dim}, keepdim); }
+Tensor Tensor::sum(const std::vector<std::int64_t>& dims, bool keepdim) const { return ag::sum(*this, dims, keepdim); }
+Tensor Tensor::mean() const { return ag::mean(*this); }
+Tensor Tensor::mean(std::int64_t dim, bool keepdim) const { return ag::mean(*this, {dim}, keepdim); }
+Tensor Tensor::mean(const std::vector<std::int64_t>& dims, bool keepdim) const { return ag::mean(*this, dims, keepdim); }
+Tensor Tensor::max() const { return ag::max(*this); }
+std::tuple<Tensor, Tensor> Tensor::max(std::int64_t dim, bool keepdim) const { return ag::max(*this, dim, keepdim); }
+Tensor Tensor::min() const { return ag::min(*this); }
+std::tuple<Tensor, Tensor> Tensor::min(std::int64_t dim, bool keepdim) const { return ag::min(*this, dim, keepdim); }
+Tensor Tensor::amax(const std::vector<std::int64_t>& dims, bool keepdim) const { return ag::amax(*this, dims, keepdim); }
+Tensor Tensor::amin(const std::vector<std::int64_t>& dims, bool keepdim) const { return ag::amin(*this, dims, keepdim); }
+Tensor Tensor::argmax(std::optional<std::int64_t> dim, bool keepdim) const { return ag::argmax(*this, dim, keepdim); }
+Tensor Tensor::argmin(std::optional<std::int64_t> dim, bool keepdim) const { return ag::argmin(*this, dim, keepdim); }
+Tensor Tensor::logsumexp(std::int64_t dim, bool keepdim) const { return ag::logsumexp(*this, dim, keepdim); }
+Tensor Tensor::norm(double p) const { return ag::norm(*this, p); }
+
+}  // namespace ag

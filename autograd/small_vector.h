@@ -1,0 +1,129 @@
+#pragma once
+// SmallVector: a vector that keeps its first N elements inline, so the handful of edges, saved
+// tensors and gradients a graph node carries cost no heap allocation.
+
+#include <cstddef>
+#include <initializer_list>
+#include <memory>
+#include <new>
+#include <utility>
+
+namespace ag {
+
+/// A std::vector-like container with inline room for N elements.
+///
+///     SmallVector<Tensor, 2> grads{ga, gb};
+///     grads.push_back(gc);   // the third element moves everything to the heap
+template <class T, std::size_t N>
+class SmallVector {
+ public:
+  using value_type = T;
+  using iterator = T*;
+  using const_iterator = const T*;
+
+  SmallVector() = default;
+  SmallVector(std::initializer_list<T> init) {
+    reserve(init.size());
+    for (const T& v : init) push_back(v);
+  }
+  template <class It>
+  SmallVector(It first, It last) {
+    for (; first != last; ++first) push_back(*first);
+  }
+  explicit SmallVector(std::size_t n, const T& value = T()) {
+    reserve(n);
+    for (std::size_t i = 0; i < n; ++i) push_back(value);
+  }
+  SmallVector(const SmallVector& other) {
+    reserve(other.size_);
+    for (const T& v : other) push_back(v);
+  }
+  SmallVector(SmallVector&& other) noexcept { take(std::move(other)); }
+  SmallVector& operator=(const SmallVector& other) {
+    if (this != &other) {
+      clear();
+      reserve(other.size_);
+      for (const T& v : other) push_back(v);
+    }
+    return *this;
+  }
+  SmallVector& operator=(SmallVector&& other) noexcept {
+    if (this != &other) {
+      destroy();
+      take(std::move(other));
+    }
+    return *this;
+  }
+  ~SmallVector() { destroy(); }
+
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  T* data() { return ptr_(); }
+  const T* data() const { return ptr_(); }
+  T& operator[](std::size_t i) { return ptr_()[i]; }
+  const T& operator[](std::size_t i) const { return ptr_()[i]; }
+  T& back() { return ptr_()[size_ - 1]; }
+  T* begin() { return ptr_(); }
+  T* end() { return ptr_() + size_; }
+  const T* begin() const { return ptr_(); }
+  const T* end() const { return ptr_() + size_; }
+
+  void reserve(std::size_t n) {
+    if (n <= capacity_) return;
+    T* fresh = static_cast<T*>(::operator new(n * sizeof(T)));
+    T* old = ptr_();
+    for (std::size_t i = 0; i < size_; ++i) {
+      new (fresh + i) T(std::move(old[i]));
+      old[i].~T();
+    }
+    if (heap_) ::operator delete(heap_);
+    heap_ = fresh;
+    capacity_ = n;
+  }
+  void push_back(const T& v) { emplace_back(v); }
+  void push_back(T&& v) { emplace_back(std::move(v)); }
+  template <class... Args>
+  T& emplace_back(Args&&... args) {
+    if (size_ == capacity_) reserve(capacity_ * 2);
+    T* slot = new (ptr_() + size_) T(std::forward<Args>(args)...);
+    ++size_;
+    return *slot;
+  }
+  void clear() {
+    for (std::size_t i = 0; i < size_; ++i) ptr_()[i].~T();
+    size_ = 0;
+  }
+
+ private:
+  T* ptr_() { return heap_ ? heap_ : reinterpret_cast<T*>(inline_); }
+  const T* ptr_() const { return heap_ ? heap_ : reinterpret_cast<const T*>(inline_); }
+  void destroy() {
+    clear();
+    if (heap_) ::operator delete(heap_);
+    heap_ = nullptr;
+    capacity_ = N;
+  }
+  void take(SmallVector&& other) {
+    if (other.heap_) {
+      heap_ = other.heap_;
+      size_ = other.size_;
+      capacity_ = other.capacity_;
+      other.heap_ = nullptr;
+      other.size_ = 0;
+      other.capacity_ = N;
+    } else {
+      heap_ = nullptr;
+      capacity_ = N;
+      size_ = 0;
+      for (T& v : other) push_back(std::move(v));
+      other.clear();
+    }
+  }
+
+  alignas(T) unsigned char inline_[N * sizeof(T)];
+  T* heap_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = N;
+};
+
+}  // namespace ag

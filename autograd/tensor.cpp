@@ -1,0 +1,362 @@
+// Tensor's own methods (metadata, data access, autograd flags) and the creation functions.
+
+#include <cmath>
+#include <cstring>
+
+#include "autograd/generator.h"
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "autograd/tensor_impl.h"
+
+namespace ag {
+
+namespace {
+const Tensor& undefined_tensor() {
+  static const Tensor t;
+  return t;
+}
+const std::shared_ptr<Node>& null_node() {
+  static const std::shared_ptr<Node> n;
+  return n;
+}
+void check_defined(const TensorImpl* impl, const char* what) {
+  AG_CHECK_STATE(impl != nullptr, what, ": the tensor is undefined (default-constructed or moved from)");
+}
+}  // namespace
+
+// ---- metadata -------------------------------------------------------------------------------
+
+const Shape& Tensor::shape() const {
+  check_defined(impl_.get(), "shape()");
+  return impl_->shape;
+}
+std::int64_t Tensor::size(std::int64_t d) const { return shape()[wrap_dim(d, dim(), "size")]; }
+std::int64_t Tensor::numel() const {
+  check_defined(impl_.get(), "numel()");
+  return impl_->numel;
+}
+Dtype Tensor::dtype() const {
+  check_defined(impl_.get(), "dtype()");
+  return impl_->dtype;
+}
+std::uint32_t Tensor::version() const {
+  check_defined(impl_.get(), "version()");
+  return impl_->storage->version;
+}
+
+// ---- data access ----------------------------------------------------------------------------
+
+template <class T>
+T* Tensor::data_ptr() const {
+  check_defined(impl_.get(), "data_ptr()");
+  AG_CHECK(impl_->dtype == dtype_of<T>(), "data_ptr<", dtype_name(dtype_of<T>()), ">(): the tensor holds ",
+           dtype_name(impl_->dtype), "; use data_ptr<", impl_->dtype == kFloat32 ? "float" :
+           impl_->dtype == kFloat64 ? "double" : "int64_t", ">() or to(", dtype_name(dtype_of<T>()), ") first");
+  return static_cast<T*>(impl_->data);
+}
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+  std::vector<T> out(static_cast<std::size_t>(numel()));
+  dispatch(dtype(), [&](auto tag) {
+    using S = typename decltype(tag)::type;
+    const S* p = detail::data<S>(*this);
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(p[i]);
+  });
+  return out;
+}
+
+template <class T>
+T Tensor::item() const {
+  AG_CHECK(numel() == 1, "item(): only a one-element tensor converts to a number, this one has shape ", shape(),
+           " (", numel(), " elements)");
+  return dispatch(dtype(), [&](auto tag) {
+    using S = typename decltype(tag)::type;
+    return static_cast<T>(detail::data<S>(*this)[0]);
+  });
+}
+
+template <class T>
+T Tensor::at(std::initializer_list<std::int64_t> index) const {
+  const Shape& s = shape();
+  AG_CHECK_INDEX(index.size() == s.size(), "at(): a ", s.size(), "-d tensor needs ", s.size(), " indices, got ",
+                 index.size());
+  std::int64_t flat = 0, k = 0;
+  for (std::int64_t i : index) {
+    std::int64_t n = s[k];
+    AG_CHECK_INDEX(i >= -n && i < n, "at(): index ", i, " is out of range for dimension ", k, " of size ", n,
+                   " (shape ", s, ")");
+    flat = flat * n + (i < 0 ? i + n : i);
+    ++k;
+  }
+  return dispatch(dtype(), [&](auto tag) {
+    using S = typename decltype(tag)::type;
+    return static_cast<T>(detail::data<S>(*this)[flat]);
+  });
+}
+
+#define AG_INSTANTIATE(T)                                                \
+  template std::vector<T> Tensor::to_vector<T>() const;                \
+  template T Tensor::item<T>() const;                                  \
+  template T Tensor::at<T>(std::initializer_list<std::int64_t>) const;
+AG_INSTANTIATE(float)
+AG_INSTANTIATE(double)
+AG_INSTANTIATE(int)
+AG_INSTANTIATE(long)
+AG_INSTANTIATE(long long)
+#undef AG_INSTANTIATE
+template float* Tensor::data_ptr<float>() const;
+template double* Tensor::data_ptr<double>() const;
+template std::int64_t* Tensor::data_ptr<std::int64_t>() const;
+
+// ---- autograd flags -------------------------------------------------------------------------
+
+bool Tensor::requires_grad() const { return impl_ && (impl_->requires_grad || impl_->grad_fn); }
+
+Tensor& Tensor::requires_grad_(bool requires_grad) {
+  check_defined(impl_.get(), "requires_grad_()");
+  AG_CHECK_STATE(!impl_->grad_fn, "requires_grad_(): only leaf tensors can change requires_grad; this one was "
+                 "computed by ", impl_->grad_fn->name(), ". Use detach() to get a leaf.");
+  AG_CHECK(!requires_grad || is_floating(impl_->dtype),
+           "requires_grad_(): only floating point tensors can require gradients, this one is ", impl_->dtype);
+  impl_->requires_grad = requires_grad;
+  return *this;
+}
+
+bool Tensor::is_leaf() const { return !impl_ || !impl_->grad_fn; }
+
+const Tensor& Tensor::grad() const {
+  if (!impl_) return undefined_tensor();
+  AG_CHECK_STATE(!impl_->grad_fn || impl_->retains_grad,
+                 "grad(): this tensor is not a leaf (it was computed by ", impl_->grad_fn->name(),
+                 "), so backward does not keep its gradient. Call retain_grad() on it before backward, or use "
+                 "ag::grad({output}, {tensor}).");
+  return impl_->grad;
+}
+
+Tensor& Tensor::mutable_grad() {
+  check_defined(impl_.get(), "mutable_grad()");
+  return impl_->grad;
+}
+
+void Tensor::set_grad(const Tensor& grad) {
+  check_defined(impl_.get(), "set_grad()");
+  AG_CHECK(!grad.defined() || grad.shape() == shape(), "set_grad(): gradient of shape ", grad.shape(),
+           " does not match the tensor's shape ", shape());
+  impl_->grad = grad;
+}
+
+const std::shared_ptr<Node>& Tensor::grad_fn() const { return impl_ ? impl_->grad_fn : null_node(); }
+
+bool Tensor::retains_grad() const { return impl_ && impl_->retains_grad; }
+
+Tensor Tensor::detach() const {
+  check_defined(impl_.get(), "detach()");
+  return detail::make_alias(*this, impl_->shape);
+}
+
+Tensor& Tensor::detach_() {
+  check_defined(impl_.get(), "detach_()");
+  impl_->grad_fn.reset();
+  impl_->requires_grad = false;
+  return *this;
+}
+
+// ---- conversion -----------------------------------------------------------------------------
+
+Tensor Tensor::clone() const {
+  check_defined(impl_.get(), "clone()");
+  Tensor out = detail::make_tensor(impl_->shape, impl_->dtype);
+  std::memcpy(out.impl()->data, impl_->data, static_cast<std::size_t>(impl_->numel) * element_size(impl_->dtype));
+  if (needs_grad(*this))
+    record("CloneBackward0", out, {*this}, {}, [](const Tensor& g, const BackwardContext&) -> Grads { return {g}; });
+  return out;
+}
+
+Tensor Tensor::to(Dtype dtype) const {
+  check_defined(impl_.get(), "to()");
+  if (dtype == impl_->dtype) return *this;
+  Tensor out = detail::make_tensor(impl_->shape, dtype);
+  dispatch(impl_->dtype, [&](auto src_tag) {
+    using S = typename decltype(src_tag)::type;
+    dispatch(dtype, [&](auto dst_tag) {
+      using D = typename decltype(dst_tag)::type;
+      const S* src = detail::data<S>(*this);
+      D* dst = detail::data<D>(out);
+      for (std::int64_t i = 0; i < impl_->numel; ++i) dst[i] = static_cast<D>(src[i]);
+    });
+  });
+  if (is_floating(dtype) && needs_grad(*this)) {
+    Dtype from = impl_->dtype;
+    record("ToCopyBackward0", out, {*this}, {},
+           [from](const Tensor& g, const BackwardContext&) -> Grads { return {g.to(from)}; });
+  }
+  return out;
+}
+
+// ---- creation -------------------------------------------------------------------------------
+
+NestedList::NestedList(std::initializer_list<NestedList> items) {
+  bool first = true;
+  for (const NestedList& item : items) {
+    if (first) {
+      shape_ = item.shape_;
+      first = false;
+    } else {
+      AG_CHECK(item.shape_ == shape_, "tensor: nested lists must be rectangular, found an entry of shape ",
+               item.shape_, " next to one of shape ", shape_);
+    }
+    values_.insert(values_.end(), item.values_.begin(), item.values_.end());
+    ints_.insert(ints_.end(), item.ints_.begin(), item.ints_.end());
+    integral_ = integral_ && item.integral_;
+  }
+  shape_.insert(0, static_cast<std::int64_t>(items.size()));
+  if (items.size() == 0) integral_ = false;  // [] is float32, as in PyTorch
+}
+
+namespace {
+
+void check_shape(const Shape& shape, const char* op) {
+  for (std::int64_t d : shape)
+    AG_CHECK(d >= 0, op, ": negative dimension ", d, " in shape ", shape);
+}
+
+Tensor finish(Tensor t, const TensorOptions& options) {
+  if (options.requires_grad()) t.requires_grad_(true);
+  return t;
+}
+
+template <class F>
+Tensor fill_with(const Shape& shape, Dtype dtype, F&& value_at) {
+  Tensor out = detail::make_tensor(shape, dtype);
+  dispatch(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* p = detail::data<T>(out);
+    for (std::int64_t i = 0; i < out.numel(); ++i) p[i] = static_cast<T>(value_at(i));
+  });
+  return out;
+}
+
+}  // namespace
+
+Tensor tensor(const NestedList& data, TensorOptions options) {
+  Dtype dtype = options.has_dtype() ? options.dtype() : (data.integral() ? kInt64 : kFloat32);
+  Tensor out = dtype == kInt64 && data.integral()
+                   ? fill_with(data.shape(), dtype, [&](std::int64_t i) { return data.ints()[i]; })
+                   : fill_with(data.shape(), dtype, [&](std::int64_t i) { return data.values()[i]; });
+  return finish(out, options);
+}
+
+template <class T>
+Tensor tensor(const std::vector<T>& values, const Shape& shape, TensorOptions options) {
+  check_shape(shape, "tensor");
+  AG_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(), "tensor: ", values.size(),
+           " values do not fill shape ", shape, " (", shape.numel(), " elements)");
+  Dtype dtype = options.has_dtype() ? options.dtype() : dtype_of<T>();
+  return finish(fill_with(shape, dtype, [&](std::int64_t i) { return values[i]; }), options);
+}
+template Tensor tensor<float>(const std::vector<float>&, const Shape&, TensorOptions);
+template Tensor tensor<double>(const std::vector<double>&, const Shape&, TensorOptions);
+template Tensor tensor<std::int64_t>(const std::vector<std::int64_t>&, const Shape&, TensorOptions);
+
+Tensor scalar_tensor(Scalar value, TensorOptions options) {
+  return full({}, value, options.has_dtype() ? options : options.dtype(value.is_integral() ? kInt64 : kFloat32));
+}
+
+Tensor empty(const Shape& shape, TensorOptions options) {
+  check_shape(shape, "empty");
+  return finish(detail::make_tensor(shape, options.dtype()), options);
+}
+
+Tensor full(const Shape& shape, Scalar value, TensorOptions options) {
+  check_shape(shape, "full");
+  Tensor out = detail::make_tensor(shape, options.dtype());
+  dispatch(options.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T v = value.to<T>();
+    T* p = detail::data<T>(out);
+    std::fill(p, p + out.numel(), v);
+  });
+  return finish(out, options);
+}
+
+Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0, options); }
+Tensor ones(const Shape& shape, TensorOptions options) { return full(shape, 1, options); }
+
+namespace {
+TensorOptions like(const Tensor& t, const std::optional<TensorOptions>& options) {
+  return options ? (options->has_dtype() ? *options : options->dtype(t.dtype())) : TensorOptions(t.dtype());
+}
+}  // namespace
+
+Tensor zeros_like(const Tensor& t, std::optional<TensorOptions> options) { return zeros(t.shape(), like(t, options)); }
+Tensor ones_like(const Tensor& t, std::optional<TensorOptions> options) { return ones(t.shape(), like(t, options)); }
+Tensor full_like(const Tensor& t, Scalar value, std::optional<TensorOptions> options) {
+  return full(t.shape(), value, like(t, options));
+}
+Tensor empty_like(const Tensor& t, std::optional<TensorOptions> options) { return empty(t.shape(), like(t, options)); }
+
+Tensor arange(Scalar end, TensorOptions options) { return arange(0, end, 1, options); }
+
+Tensor arange(Scalar start, Scalar end, Scalar step, TensorOptions options) {
+  double s = start.to_double(), e = end.to_double(), st = step.to_double();
+  AG_CHECK(st != 0, "arange: step must be nonzero");
+  AG_CHECK((st > 0 && e >= s) || (st < 0 && e <= s), "arange: the step ", st, " points away from end ", e,
+           " (start ", s, ")");
+  bool integral = start.is_integral() && end.is_integral() && step.is_integral();
+  Dtype dtype = options.has_dtype() ? options.dtype() : (integral ? kInt64 : kFloat32);
+  auto n = static_cast<std::int64_t>(std::ceil((e - s) / st));
+  Tensor out = integral && dtype == kInt64
+                   ? fill_with({n}, dtype, [&](std::int64_t i) { return start.to_int() + i * step.to_int(); })
+                   : fill_with({n}, dtype, [&](std::int64_t i) { return s + static_cast<double>(i) * st; });
+  return finish(out, options);
+}
+
+Tensor linspace(double start, double end, std::int64_t steps, TensorOptions options) {
+  AG_CHECK(steps >= 0, "linspace: number of steps must be non-negative, got ", steps);
+  double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
+  // Fill from both ends so the last value is exactly `end`, as PyTorch does.
+  Tensor out = fill_with({steps}, options.dtype(), [&](std::int64_t i) {
+    return i < steps / 2 ? start + step * static_cast<double>(i) : end - step * static_cast<double>(steps - 1 - i);
+  });
+  return finish(out, options);
+}
+
+Tensor eye(std::int64_t n, std::optional<std::int64_t> m, TensorOptions options) {
+  std::int64_t cols = m.value_or(n);
+  AG_CHECK(n >= 0 && cols >= 0, "eye: sizes must be non-negative, got n=", n, " m=", cols);
+  return finish(fill_with({n, cols}, options.dtype(), [&](std::int64_t i) { return i / cols == i % cols ? 1 : 0; }),
+                options);
+}
+
+Tensor rand(const Shape& shape, TensorOptions options, Generator* gen) {
+  Tensor out = empty(shape, options.dtype());
+  dispatch_floating(out.dtype(), "rand", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    (gen ? *gen : default_generator()).fill_uniform(detail::data<T>(out), out.numel(), 0.0, 1.0);
+  });
+  return finish(out, options);
+}
+
+Tensor randn(const Shape& shape, TensorOptions options, Generator* gen) {
+  Tensor out = empty(shape, options.dtype());
+  dispatch_floating(out.dtype(), "randn", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    (gen ? *gen : default_generator()).fill_normal(detail::data<T>(out), out.numel(), 0.0, 1.0);
+  });
+  return finish(out, options);
+}
+
+Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, TensorOptions options, Generator* gen) {
+  Tensor out = empty(shape, options.dtype());
+  dispatch(out.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    (gen ? *gen : default_generator()).fill_randint(detail::data<T>(out), out.numel(), low, high);
+  });
+  return finish(out, options);
+}
+
+Tensor rand_like(const Tensor& t, Generator* gen) { return rand(t.shape(), t.dtype(), gen); }
+Tensor randn_like(const Tensor& t, Generator* gen) { return randn(t.shape(), t.dtype(), gen); }
+
+}  // namespace ag

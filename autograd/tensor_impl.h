@@ -1,0 +1,60 @@
+#pragma once
+// TensorImpl: what a Tensor handle points to. Internal header for ops and the engine.
+
+#include <memory>
+
+#include "autograd/storage.h"
+#include "autograd/tensor.h"
+
+namespace ag {
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  void* data = nullptr;  // == storage->data: all tensors are contiguous and start at offset 0
+  Shape shape;
+  std::int64_t numel = 0;
+  Dtype dtype = kFloat32;
+  bool requires_grad = false;  // set on leaves by the user
+  bool retains_grad = false;   // retain_grad() on a non-leaf
+  bool is_view = false;        // shares its storage with the tensor it was viewed from
+  std::shared_ptr<Node> grad_fn;
+  Tensor grad;
+  std::shared_ptr<HookList> hooks;  // hooks of a leaf (a non-leaf's live on its grad_fn)
+  std::int32_t backward_slot = -1;  // engine scratch during one backward pass
+
+  ~TensorImpl();
+};
+
+namespace detail {
+
+/// A new contiguous tensor with uninitialised data.
+inline Tensor make_tensor(const Shape& shape, Dtype dtype) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->numel = shape.numel();
+  impl->storage = Storage::make(dtype, static_cast<std::size_t>(impl->numel));
+  impl->data = impl->storage->data;
+  impl->shape = shape;
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
+/// A new tensor sharing `src`'s storage under another shape of the same numel (no graph).
+inline Tensor make_alias(const Tensor& src, const Shape& shape) {
+  auto impl = std::make_shared<TensorImpl>();
+  const TensorImpl& s = *src.impl();
+  impl->storage = s.storage;
+  impl->data = s.data;
+  impl->shape = shape;
+  impl->numel = s.numel;
+  impl->dtype = s.dtype;
+  impl->is_view = true;
+  return Tensor(std::move(impl));
+}
+
+template <class T>
+T* data(const Tensor& t) {
+  return static_cast<T*>(t.impl()->data);
+}
+
+}  // namespace detail
+}  // namespace ag

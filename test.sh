@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds ag, and runs the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/setup.sh
+ag_install_packages
+ag_build
+cd build
+ctest --output-on-failure -j2 --timeout 600 "$@" >ctest.log 2>&1 || {
+  grep -vE "^\s+[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed" ctest.log | tail -80
+  exit 1
+}
+tail -n 3 ctest.log | grep -E "tests passed|Total Test time" || tail -n 3 ctest.log

@@ -1,0 +1,77 @@
+#pragma once
+// Loads the PyTorch reference cases in tests/data/*.json (see tests/data/README.md) and compares
+// ag's results with them.
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "autograd/autograd.h"
+
+namespace golden {
+
+using json = nlohmann::json;
+
+struct Case {
+  std::string name, kind;
+  json params;
+  std::map<std::string, ag::Tensor> inputs, outputs, grads;
+};
+
+/// {"dtype", "shape", "data"} -> Tensor
+inline ag::Tensor to_tensor(const json& t) {
+  std::vector<std::int64_t> shape = t.at("shape").get<std::vector<std::int64_t>>();
+  std::string dtype = t.at("dtype");
+  if (dtype == "int64") return ag::tensor(t.at("data").get<std::vector<std::int64_t>>(), ag::Shape(shape));
+  std::vector<double> data;
+  for (const json& v : t.at("data")) data.push_back(v.is_string() ? std::stod(v.get<std::string>()) : v.get<double>());
+  return ag::tensor(data, ag::Shape(shape), dtype == "float32" ? ag::kFloat32 : ag::kFloat64);
+}
+
+inline std::vector<Case> load(const std::string& file) {
+  std::ifstream in(std::string(AG_TEST_DATA_DIR) + "/" + file);
+  if (!in) throw std::runtime_error("cannot open test data " + file);
+  json doc = json::parse(in);
+  std::vector<Case> cases;
+  for (const json& c : doc.at("cases")) {
+    Case k;
+    k.name = c.at("name");
+    k.kind = c.at("kind");
+    k.params = c.value("params", json::object());
+    for (auto& [n, t] : c.at("inputs").items()) k.inputs[n] = to_tensor(t);
+    for (auto& [n, t] : c.at("outputs").items()) k.outputs[n] = to_tensor(t);
+    if (c.contains("grads"))
+      for (auto& [n, t] : c.at("grads").items()) k.grads[n] = to_tensor(t);
+    cases.push_back(std::move(k));
+  }
+  return cases;
+}
+
+/// Elementwise |actual - expected| <= tol * max(|expected|, 1e-3): relative error, with a floor
+/// so that values near zero are compared at the scale of 1e-3.
+inline ::testing::AssertionResult close(const ag::Tensor& actual, const ag::Tensor& expected, double tol) {
+  if (!actual.defined()) return ::testing::AssertionFailure() << "result is undefined";
+  if (actual.shape() != expected.shape())
+    return ::testing::AssertionFailure() << "shape " << actual.shape() << " != expected " << expected.shape();
+  std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    bool both_nan = std::isnan(a[i]) && std::isnan(e[i]);
+    if (both_nan || a[i] == e[i]) continue;
+    double err = std::abs(a[i] - e[i]) / std::max(std::abs(e[i]), 1e-3);
+    if (!(err <= tol))
+      return ::testing::AssertionFailure() << "element " << i << ": " << a[i] << " vs expected " << e[i]
+                                           << " (relative error " << err << " > " << tol << ")";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+/// Gradients of L = sum(y * upstream) with respect to `inputs`, as the golden files define them.
+inline std::vector<ag::Tensor> grads_of(const ag::Tensor& y, const ag::Tensor& upstream, const std::vector<ag::Tensor>& inputs) {
+  return ag::grad({y}, inputs, {upstream}, false, false, true);
+}
+
+}  // namespace golden
