@@ -69,7 +69,29 @@ inline ::testing::AssertionResult close(const ag::Tensor& actual, const ag::Tens
   return ::testing::AssertionSuccess();
 }
 
-/// Gradients of L = sum(y * upstream) with respect to `inputs`, as the golden files define them.
+/// The recorded gradients are the accumulated .grad of leaf tensors that were reused by every case
+/// with the same input values: a case's "grads" include the gradients of the earlier cases that
+/// shared its input (in file order elementwise, reduction, shape, matmul, loss; reduction.json and
+/// shape.json share their x). Replay reproduces that: one leaf per distinct input value, with
+/// gradients accumulated by ag's own backward, case after case.
+class Replay {
+ public:
+  /// The leaf holding `value`'s data: the same leaf for the same shape, dtype and values.
+  ag::Tensor leaf(const ag::Tensor& value) {
+    if (!value.is_floating_point()) return value;
+    std::vector<double> v = value.to_vector<double>();
+    for (auto& [data, t] : leaves_)
+      if (t.shape() == value.shape() && t.dtype() == value.dtype() && data == v) return t;
+    ag::Tensor t = value.detach().clone().requires_grad_(true);
+    leaves_.emplace_back(std::move(v), t);
+    return t;
+  }
+
+ private:
+  std::vector<std::pair<std::vector<double>, ag::Tensor>> leaves_;
+};
+
+/// Gradients of L = sum(y * upstream) with respect to `inputs`, for cases whose inputs are fresh.
 inline std::vector<ag::Tensor> grads_of(const ag::Tensor& y, const ag::Tensor& upstream, const std::vector<ag::Tensor>& inputs) {
   return ag::grad({y}, inputs, {upstream}, false, false, true);
 }

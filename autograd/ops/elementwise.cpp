@@ -17,7 +17,8 @@ namespace {
 
 /// PyTorch's result type: a 0-d tensor yields to a dimensioned one unless it is of a higher
 /// category (floating over integral).
-Dtype result_type(const Tensor& a, const Tensor& b) {
+Dtype result_type(const Tensor& a, const Tensor& b, const char* op) {
+  AG_CHECK(a.defined() && b.defined(), op, ": argument '", a.defined() ? "other" : "input", "' is an undefined tensor");
   Dtype da = a.dtype(), db = b.dtype();
   if (da == db) return da;
   bool za = a.dim() == 0, zb = b.dim() == 0;
@@ -29,6 +30,7 @@ Dtype result_type(const Tensor& a, const Tensor& b) {
 }
 
 Dtype scalar_result_type(const Tensor& a, Scalar s) {
+  AG_CHECK(a.defined(), "an argument is an undefined tensor");
   if (is_floating(a.dtype())) return a.dtype();
   return s.is_integral() ? kInt64 : kFloat32;
 }
@@ -78,7 +80,7 @@ template <class Cmp>
 Tensor compare(const Tensor& a, const Tensor& b, const char* name, Cmp cmp) {
   check_defined(a, name, "input");
   check_defined(b, name, "other");
-  Dtype dtype = result_type(a, b);
+  Dtype dtype = result_type(a, b, name);
   Shape so = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor ca = as(a, dtype), cb = as(b, dtype);
   Tensor out = detail::make_tensor(so, kInt64);
@@ -109,7 +111,7 @@ Tensor scalar_like(Scalar s, const Tensor& t) { return scalar_tensor(s, is_float
 
 Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) {
   // a: [*a], b: [*b] -> out: broadcast(a, b)
-  Dtype dtype = result_type(a, b);
+  Dtype dtype = result_type(a, b, "add");
   double al = alpha.to_double();
   Tensor out = al == 1.0 ? binary(a, b, "add", dtype, [](auto x, auto y) { return x + y; })
                          : binary(a, b, "add", dtype, [al](auto x, auto y) { return x + static_cast<decltype(y)>(al) * y; });
@@ -138,7 +140,7 @@ Tensor add(const Tensor& a, Scalar b) {
 
 Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
   // a: [*a], b: [*b] -> out: broadcast(a, b)
-  Dtype dtype = result_type(a, b);
+  Dtype dtype = result_type(a, b, "sub");
   double al = alpha.to_double();
   Tensor out = binary(a, b, "sub", dtype, [al](auto x, auto y) { return x - static_cast<decltype(y)>(al) * y; });
   if (needs_grad(a, b))
@@ -167,7 +169,7 @@ Tensor rsub(const Tensor& a, Scalar b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   // a: [*a], b: [*b] -> out: broadcast(a, b)
-  Tensor out = binary(a, b, "mul", result_type(a, b), [](auto x, auto y) { return x * y; });
+  Tensor out = binary(a, b, "mul", result_type(a, b, "mul"), [](auto x, auto y) { return x * y; });
   if (needs_grad(a, b))
     record("MulBackward0", out, {a, b}, {save(a), save(b)}, [](const Tensor& g, const BackwardContext& ctx) -> Grads {
       const Tensor &a = ctx.saved(0), &b = ctx.saved(1);
@@ -194,7 +196,7 @@ Tensor mul(const Tensor& a, Scalar b) {
 
 Tensor div(const Tensor& a, const Tensor& b) {
   // a: [*a], b: [*b] -> out: broadcast(a, b); integers divide as floats
-  Dtype dtype = result_type(a, b);
+  Dtype dtype = result_type(a, b, "div");
   if (!is_floating(dtype)) dtype = kFloat32;
   Tensor out = binary(a, b, "div", dtype, [](auto x, auto y) { return x / y; });
   if (needs_grad(a, b))
@@ -269,7 +271,7 @@ Tensor pow(const Tensor& x, Scalar exponent) {
 }
 
 Tensor pow(const Tensor& x, const Tensor& exponent) {
-  Dtype dtype = result_type(x, exponent);
+  Dtype dtype = result_type(x, exponent, "pow");
   if (!is_floating(dtype)) dtype = kFloat32;
   Tensor out = binary(x, exponent, "pow", dtype, [](auto b, auto e) { return std::pow(b, e); });
   if (needs_grad(x, exponent))
@@ -422,7 +424,7 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
 }
 
 Tensor maximum(const Tensor& a, const Tensor& b) {
-  Tensor out = binary(a, b, "maximum", result_type(a, b), [](auto x, auto y) { return x > y || x != x ? x : y; });
+  Tensor out = binary(a, b, "maximum", result_type(a, b, "maximum"), [](auto x, auto y) { return x > y || x != x ? x : y; });
   if (needs_grad(a, b))
     record("MaximumBackward0", out, {a, b}, {save(a), save(b)}, [](const Tensor& g, const BackwardContext& ctx) -> Grads {
       const Tensor &a = ctx.saved(0), &b = ctx.saved(1);
@@ -434,7 +436,7 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 }
 
 Tensor minimum(const Tensor& a, const Tensor& b) {
-  Tensor out = binary(a, b, "minimum", result_type(a, b), [](auto x, auto y) { return x < y || x != x ? x : y; });
+  Tensor out = binary(a, b, "minimum", result_type(a, b, "minimum"), [](auto x, auto y) { return x < y || x != x ? x : y; });
   if (needs_grad(a, b))
     record("MinimumBackward0", out, {a, b}, {save(a), save(b)}, [](const Tensor& g, const BackwardContext& ctx) -> Grads {
       const Tensor &a = ctx.saved(0), &b = ctx.saved(1);
@@ -449,7 +451,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_defined(cond, "where", "condition");
   AG_CHECK(cond.dtype() == kInt64, "where: the condition must be an int64 mask (as comparisons return), got ",
            cond.dtype());
-  Dtype dtype = result_type(a, b);
+  Dtype dtype = result_type(a, b, "where");
   Shape so = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor ca = as(a, dtype), cb = as(b, dtype);
   Tensor out = detail::make_tensor(so, dtype);
@@ -594,7 +596,7 @@ Tensor& inplace_binary(Tensor& self, const Tensor& other, const char* name, Op o
   Shape so = broadcast_shapes(self.shape(), other.shape(), name);
   AG_CHECK(so == self.shape(), name, ": the result of shape ", so, " cannot be written into a tensor of shape ",
            self.shape());
-  Dtype rt = result_type(self, other);
+  Dtype rt = result_type(self, other, name);
   AG_CHECK(is_floating(self.dtype()) || !is_floating(rt), name, ": the result is ", rt,
            " and cannot be written into an int64 tensor");
   Tensor co = as(other, self.dtype());

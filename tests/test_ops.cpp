@@ -1,0 +1,297 @@
+// The elementwise, reduction and shape ops: gradients against finite differences (gradcheck and
+// gradgradcheck in float64), forward values worked out by hand, broadcasting, dtype promotion and
+// error messages.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+
+#include "autograd/autograd.h"
+
+using namespace ag;
+
+namespace {
+
+using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+Tensor input(const Shape& s, std::uint64_t seed, double shift = 0.0) {
+  Generator g(seed);
+  return (randn(s, kFloat64, &g) + shift).detach().requires_grad_(true);
+}
+Tensor positive(const Shape& s, std::uint64_t seed) {
+  Generator g(seed);
+  return (rand(s, kFloat64, &g) + 0.5).detach().requires_grad_(true);
+}
+
+void check_both(const Fn& f, const std::vector<Tensor>& in) {
+  EXPECT_TRUE(gradcheck(f, in));
+  EXPECT_TRUE(gradgradcheck(f, in));
+}
+
+template <class E, class F>
+void expect_throw_with(F&& fn, std::initializer_list<const char*> fragments) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an exception";
+  } catch (const E& e) {
+    std::string msg = e.what();
+    for (const char* f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "message: " << msg << "\nmissing: " << f;
+  }
+}
+
+}  // namespace
+
+// ---- gradcheck: elementwise -------------------------------------------------------------------
+
+TEST(GradcheckElementwise, BinaryOpsWithBroadcasting) {
+  auto a = input({3, 4}, 1), b = input({4}, 2), c = input({2, 1, 4}, 3), d = input({3, 1}, 4);
+  auto p = positive({4}, 5);
+  check_both([](auto& v) { return v[0] + v[1]; }, {a, b});
+  check_both([](auto& v) { return add(v[0], v[1], 2.5); }, {c, d});
+  check_both([](auto& v) { return v[0] - v[1]; }, {c, d});
+  check_both([](auto& v) { return sub(v[0], v[1], -0.5); }, {a, b});
+  check_both([](auto& v) { return v[0] * v[1]; }, {c, d});
+  check_both([](auto& v) { return v[0] / v[1]; }, {a, p});
+  check_both([](auto& v) { return maximum(v[0], v[1]); }, {a, b});
+  check_both([](auto& v) { return minimum(v[0], v[1]); }, {c, d});
+  check_both([](auto& v) { return pow(v[0], v[1]); }, {positive({3, 4}, 6), b});
+}
+
+TEST(GradcheckElementwise, ScalarOps) {
+  auto a = input({2, 3}, 7);
+  auto p = positive({2, 3}, 8);
+  check_both([](auto& v) { return v[0] + 1.5; }, {a});
+  check_both([](auto& v) { return 2.0 - v[0]; }, {a});
+  check_both([](auto& v) { return v[0] * -3.0; }, {a});
+  check_both([](auto& v) { return v[0] / 4.0; }, {a});
+  check_both([](auto& v) { return 2.0 / v[0]; }, {p});
+  check_both([](auto& v) { return -v[0]; }, {a});
+}
+
+TEST(GradcheckElementwise, UnaryMath) {
+  auto a = input({3, 4}, 9);
+  auto p = positive({3, 4}, 10);
+  check_both([](auto& v) { return exp(v[0]); }, {a});
+  check_both([](auto& v) { return log(v[0]); }, {p});
+  check_both([](auto& v) { return sqrt(v[0]); }, {p});
+  check_both([](auto& v) { return tanh(v[0]); }, {a});
+  check_both([](auto& v) { return sigmoid(v[0]); }, {a});
+  check_both([](auto& v) { return gelu(v[0]); }, {a});
+  check_both([](auto& v) { return erf(v[0]); }, {a});
+  for (double e : {2.0, 3.0, 0.5, -1.0, -2.5}) check_both([e](auto& v) { return pow(v[0], e); }, {p});
+  // kinks are away from the sampled points (randn never lands on 0 or ±0.5)
+  EXPECT_TRUE(gradcheck([](auto& v) { return abs(v[0]); }, {a}));
+  EXPECT_TRUE(gradcheck([](auto& v) { return relu(v[0]); }, {a}));
+  EXPECT_TRUE(gradcheck([](auto& v) { return clamp(v[0], -0.5, 0.5); }, {a}));
+  EXPECT_TRUE(gradcheck([](auto& v) { return clamp(v[0], std::nullopt, 0.2); }, {a}));
+}
+
+TEST(GradcheckElementwise, WhereRoutesGradientsByTheMask) {
+  auto a = input({3, 4}, 11), b = input({4}, 12);
+  check_both([](auto& v) { return where(v[0] > 0, v[0] * 2, v[1]); }, {a, b});
+}
+
+// ---- gradcheck: reductions --------------------------------------------------------------------
+
+TEST(GradcheckReduction, SumMeanOverDims) {
+  auto x = input({2, 3, 4}, 13);
+  for (bool keep : {false, true}) {
+    check_both([keep](auto& v) { return sum(v[0], {1}, keep); }, {x});
+    check_both([keep](auto& v) { return sum(v[0], {0, 2}, keep); }, {x});
+    check_both([keep](auto& v) { return mean(v[0], {-1}, keep); }, {x});
+    check_both([keep](auto& v) { return mean(v[0], {0, 1}, keep); }, {x});
+  }
+  check_both([](auto& v) { return sum(v[0]); }, {x});
+  check_both([](auto& v) { return mean(v[0]); }, {x});
+}
+
+TEST(GradcheckReduction, MaxMinAmaxLogsumexpNorm) {
+  auto x = input({3, 5}, 14);
+  check_both([](auto& v) { return max(v[0]); }, {x});
+  check_both([](auto& v) { return min(v[0]); }, {x});
+  check_both([](auto& v) { return std::get<0>(max(v[0], 1)); }, {x});
+  check_both([](auto& v) { return std::get<0>(min(v[0], 0, true)); }, {x});
+  check_both([](auto& v) { return amax(v[0], {0}); }, {x});
+  check_both([](auto& v) { return amin(v[0], {1}, true); }, {x});
+  check_both([](auto& v) { return logsumexp(v[0], 1); }, {x});
+  check_both([](auto& v) { return logsumexp(v[0], 0, true); }, {x});
+  check_both([](auto& v) { return norm(v[0]); }, {x});
+  EXPECT_TRUE(gradcheck([](auto& v) { return norm(v[0], 1); }, {x}));
+  EXPECT_TRUE(gradcheck([](auto& v) { return norm(v[0], 3); }, {x}));
+}
+
+// ---- gradcheck: shape ops -------------------------------------------------------------------
+
+TEST(GradcheckShape, ViewsPermutesAndCopies) {
+  auto x = input({2, 3, 4}, 15);
+  auto y = input({2, 3, 4}, 16);
+  auto s = input({3, 1}, 17);
+  check_both([](auto& v) { return v[0].reshape({4, -1}) * v[0].reshape({4, 6}); }, {x});
+  check_both([](auto& v) { return v[0].flatten(1) * 2; }, {x});
+  check_both([](auto& v) { return v[0].unsqueeze(1).squeeze(1).squeeze() * v[0]; }, {x});
+  check_both([](auto& v) { return v[0].transpose(0, 2) * v[0].permute({2, 1, 0}); }, {x});
+  check_both([](auto& v) { return v[0].expand({2, 3, 4}) * v[0].expand({-1, 4}); }, {s});
+  check_both([](auto& v) { return cat({v[0], v[1]}, 1) * cat({v[1], v[0]}, 1); }, {x, y});
+  check_both([](auto& v) { return stack({v[0], v[1] * v[0]}, -1); }, {x, y});
+  check_both([](auto& v) { return v[0].narrow(2, 1, 2) * v[0].slice(2, 0, 4, 2); }, {x});
+  check_both([](auto& v) { return v[0].select(0, -1) * v[0][1] + v[0].select(1, 2).sum(); }, {x});
+  check_both([](auto& v) { return v[0].t() * 3; }, {s});
+}
+
+// ---- forward values ---------------------------------------------------------------------------
+
+TEST(Elementwise, BroadcastingFollowsNumPy) {
+  auto a = tensor({{1.0}, {2.0}, {3.0}});  // [3, 1]
+  auto b = tensor({10.0, 20.0});           // [2]
+  auto c = a + b;
+  EXPECT_EQ(c.shape(), (Shape{3, 2}));
+  EXPECT_EQ(c.to_vector<float>(), (std::vector<float>{11, 21, 12, 22, 13, 23}));
+  EXPECT_EQ((tensor(2.0) * b).to_vector<float>(), (std::vector<float>{20, 40}));
+}
+
+TEST(Elementwise, IncompatibleShapesNameBothShapes) {
+  auto a = zeros({2, 3}), b = zeros({4});
+  expect_throw_with<std::invalid_argument>([&] { a + b; }, {"add", "[2, 3]", "[4]"});
+  expect_throw_with<std::invalid_argument>([&] { a - b; }, {"sub", "[2, 3]", "[4]"});
+  expect_throw_with<std::invalid_argument>([&] { a * b; }, {"mul", "[2, 3]", "[4]"});
+  expect_throw_with<std::invalid_argument>([&] { a / b; }, {"div", "[2, 3]", "[4]"});
+  expect_throw_with<std::invalid_argument>([&] { maximum(a, b); }, {"maximum", "[2, 3]", "[4]"});
+}
+
+TEST(Elementwise, TypePromotion) {
+  auto i = tensor({1, 2});
+  auto f = tensor({0.5, 0.5});
+  auto d = tensor({0.5, 0.5}, kFloat64);
+  EXPECT_EQ((i + f).dtype(), kFloat32);
+  EXPECT_EQ((f + d).dtype(), kFloat64);
+  EXPECT_EQ((i * 2).dtype(), kInt64);
+  EXPECT_EQ((i * 0.5).dtype(), kFloat32);
+  EXPECT_EQ((i / 2).dtype(), kFloat32);  // true division
+  EXPECT_EQ((i / 2).to_vector<float>(), (std::vector<float>{0.5f, 1.0f}));
+  EXPECT_EQ((f + tensor(1.0, kFloat64)).dtype(), kFloat32);  // a 0-d tensor does not promote
+  EXPECT_EQ((i + tensor(1.5, kFloat64)).dtype(), kFloat64);  // unless it is of a higher category
+}
+
+TEST(Elementwise, UnaryValues) {
+  auto x = tensor({-2.0, 0.0, 3.0}, kFloat64);
+  EXPECT_EQ(relu(x).to_vector<double>(), (std::vector<double>{0, 0, 3}));
+  EXPECT_EQ(abs(x).to_vector<double>(), (std::vector<double>{2, 0, 3}));
+  EXPECT_EQ(clamp(x, -1, 1).to_vector<double>(), (std::vector<double>{-1, 0, 1}));
+  EXPECT_EQ(sign(x).to_vector<double>(), (std::vector<double>{-1, 0, 1}));
+  EXPECT_DOUBLE_EQ(sigmoid(tensor({-1000.0}, kFloat64)).item<double>(), 0.0);  // no overflow
+  EXPECT_DOUBLE_EQ(sigmoid(tensor({1000.0}, kFloat64)).item<double>(), 1.0);
+  EXPECT_NEAR(gelu(tensor({1.0}, kFloat64)).item<double>(), 0.8413447460685429, 1e-15);
+  EXPECT_EQ(pow(tensor({2, 3}), 2).to_vector<std::int64_t>(), (std::vector<std::int64_t>{4, 9}));
+  EXPECT_EQ(exp(tensor({0, 0})).dtype(), kFloat32);  // integers are computed as float
+}
+
+TEST(Elementwise, ComparisonsGiveInt64Masks) {
+  auto a = tensor({1.0, 2.0, 3.0});
+  auto m = a > 1.5;
+  EXPECT_EQ(m.dtype(), kInt64);
+  EXPECT_EQ(m.to_vector<std::int64_t>(), (std::vector<std::int64_t>{0, 1, 1}));
+  EXPECT_EQ((a == tensor({1.0, 0.0, 3.0})).to_vector<std::int64_t>(), (std::vector<std::int64_t>{1, 0, 1}));
+  EXPECT_EQ((a <= 2.0).to_vector<std::int64_t>(), (std::vector<std::int64_t>{1, 1, 0}));
+  EXPECT_FALSE((a > 1.5).requires_grad());
+  EXPECT_EQ(where(m, a, zeros({3})).to_vector<float>(), (std::vector<float>{0, 2, 3}));
+}
+
+TEST(Elementwise, MaximumSplitsTheGradientOnTies) {
+  auto a = tensor({1.0, 2.0}, TensorOptions(kFloat64).requires_grad(true));
+  auto b = tensor({1.0, 3.0}, TensorOptions(kFloat64).requires_grad(true));
+  maximum(a, b).sum().backward();
+  EXPECT_EQ(a.grad().to_vector<double>(), (std::vector<double>{0.5, 0}));
+  EXPECT_EQ(b.grad().to_vector<double>(), (std::vector<double>{0.5, 1}));
+}
+
+TEST(Elementwise, InPlaceBroadcastAndDtypeRules) {
+  auto x = zeros({2, 3});
+  x.add_(tensor({1.0, 2.0, 3.0}));
+  EXPECT_EQ(x.to_vector<float>(), (std::vector<float>{1, 2, 3, 1, 2, 3}));
+  expect_throw_with<std::invalid_argument>([&] { x.add_(zeros({4, 2, 3})); }, {"add_", "[4, 2, 3]", "[2, 3]"});
+  auto i = zeros({2}, kInt64);
+  expect_throw_with<std::invalid_argument>([&] { i.add_(tensor({0.5, 0.5})); }, {"add_", "int64"});
+  i.add_(tensor({1, 2}));
+  EXPECT_EQ(i.to_vector<std::int64_t>(), (std::vector<std::int64_t>{1, 2}));
+  x.copy_(tensor({7.0, 8.0, 9.0}));
+  EXPECT_EQ(x.to_vector<float>(), (std::vector<float>{7, 8, 9, 7, 8, 9}));
+  x.fill_(2.0).mul_(3.0).sub_(1.0).div_(5.0);
+  EXPECT_EQ(x.to_vector<float>(), std::vector<float>(6, 1.0f));
+}
+
+TEST(Reduction, Values) {
+  auto x = tensor({{1.0, 5.0, 3.0}, {4.0, 2.0, 6.0}});
+  EXPECT_FLOAT_EQ(x.sum().item<float>(), 21);
+  EXPECT_EQ(x.sum(0).to_vector<float>(), (std::vector<float>{5, 7, 9}));
+  EXPECT_EQ(x.sum(1, true).shape(), (Shape{2, 1}));
+  EXPECT_EQ(x.mean(1).to_vector<float>(), (std::vector<float>{3, 4}));
+  EXPECT_FLOAT_EQ(x.max().item<float>(), 6);
+  auto [v, i] = x.max(1);
+  EXPECT_EQ(v.to_vector<float>(), (std::vector<float>{5, 6}));
+  EXPECT_EQ(i.to_vector<std::int64_t>(), (std::vector<std::int64_t>{1, 2}));
+  EXPECT_EQ(x.argmin(0).to_vector<std::int64_t>(), (std::vector<std::int64_t>{0, 1, 0}));
+  EXPECT_EQ(x.argmax().item<std::int64_t>(), 5);
+  EXPECT_EQ(x.amax({0, 1}).item<float>(), 6);
+  EXPECT_EQ(tensor({1, 2, 3}).sum().dtype(), kInt64);
+  EXPECT_NEAR(tensor({1000.0, 1000.0}).logsumexp(0).item<float>(), 1000 + std::log(2.0), 1e-3);  // no overflow
+  EXPECT_EQ(tensor({-INFINITY, -INFINITY}).logsumexp(0).item<float>(), -INFINITY);
+  EXPECT_FLOAT_EQ(tensor({3.0, 4.0}).norm().item<float>(), 5);
+}
+
+TEST(Reduction, FloatSumsStayAccurate) {
+  // 10^7 copies of 0.1 in float32: a float accumulator would drift by ~1%.
+  auto x = full({10000000}, 0.1f);
+  EXPECT_NEAR(x.sum().item<double>(), 1e6, 1.0);
+}
+
+TEST(Reduction, ErrorsNameTheOpAndTheDim) {
+  auto x = zeros({2, 3});
+  expect_throw_with<IndexError>([&] { x.sum(2); }, {"sum", "dimension 2", "[-2, 1]"});
+  expect_throw_with<std::invalid_argument>([&] { tensor({1, 2}).mean(); }, {"mean", "int64"});
+  expect_throw_with<std::invalid_argument>([&] { zeros({0}).max(); }, {"max", "empty"});
+  EXPECT_TRUE(std::isnan(zeros({0}).mean().item<double>()));
+  EXPECT_EQ(zeros({0}).sum().item<double>(), 0.0);
+}
+
+TEST(Shape, ReshapeFlattenSqueezeUnsqueeze) {
+  auto x = arange(24).reshape({2, 3, 4});
+  EXPECT_EQ(x.reshape({-1, 4}).shape(), (Shape{6, 4}));
+  EXPECT_EQ(x.flatten().shape(), (Shape{24}));
+  EXPECT_EQ(x.flatten(1).shape(), (Shape{2, 12}));
+  EXPECT_EQ(x.unsqueeze(-1).shape(), (Shape{2, 3, 4, 1}));
+  EXPECT_EQ(zeros({1, 3, 1}).squeeze().shape(), (Shape{3}));
+  EXPECT_EQ(zeros({1, 3, 1}).squeeze(0).shape(), (Shape{3, 1}));
+  EXPECT_EQ(zeros({2, 3}).squeeze(0).shape(), (Shape{2, 3}));
+  expect_throw_with<std::invalid_argument>([&] { x.reshape({5, 5}); }, {"reshape", "[5, 5]", "24", "[2, 3, 4]"});
+  expect_throw_with<std::invalid_argument>([&] { x.reshape({-1, -1}); }, {"reshape", "-1"});
+}
+
+TEST(Shape, TransposePermuteExpandValues) {
+  auto x = arange(6).reshape({2, 3});
+  EXPECT_EQ(x.t().to_vector<std::int64_t>(), (std::vector<std::int64_t>{0, 3, 1, 4, 2, 5}));
+  auto y = arange(24).reshape({2, 3, 4}).permute({2, 0, 1});
+  EXPECT_EQ(y.shape(), (Shape{4, 2, 3}));
+  EXPECT_EQ(y.at<std::int64_t>({3, 1, 2}), 1 * 12 + 2 * 4 + 3);
+  EXPECT_EQ(tensor({1, 2}).expand({3, 2}).to_vector<std::int64_t>(), (std::vector<std::int64_t>{1, 2, 1, 2, 1, 2}));
+  expect_throw_with<std::invalid_argument>([&] { tensor({1, 2}).expand({3, 3}); }, {"expand", "[3, 3]"});
+  expect_throw_with<std::invalid_argument>([&] { x.permute({0, 0}); }, {"permute", "twice"});
+  expect_throw_with<std::invalid_argument>([&] { zeros({2, 2, 2}).t(); }, {"t:", "[2, 2, 2]"});
+}
+
+TEST(Shape, CatStackSliceSelect) {
+  auto a = tensor({{1, 2}, {3, 4}}), b = tensor({{5, 6}});
+  EXPECT_EQ(cat({a, b}).to_vector<std::int64_t>(), (std::vector<std::int64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(cat({a, a}, 1).shape(), (Shape{2, 4}));
+  expect_throw_with<std::invalid_argument>([&] { cat({a, b}, 1); }, {"cat", "[1, 2]", "[2, 2]"});
+  EXPECT_EQ(stack({a, a}).shape(), (Shape{2, 2, 2}));
+  expect_throw_with<std::invalid_argument>([&] { stack({a, b}); }, {"stack", "same shape"});
+  auto r = arange(10);
+  EXPECT_EQ(r.slice(0, 2, 8, 3).to_vector<std::int64_t>(), (std::vector<std::int64_t>{2, 5}));
+  EXPECT_EQ(r.slice(0, -3, std::nullopt).to_vector<std::int64_t>(), (std::vector<std::int64_t>{7, 8, 9}));
+  EXPECT_EQ(r.narrow(0, 4, 2).to_vector<std::int64_t>(), (std::vector<std::int64_t>{4, 5}));
+  EXPECT_EQ(a.select(1, -1).to_vector<std::int64_t>(), (std::vector<std::int64_t>{2, 4}));
+  EXPECT_EQ(a[1].to_vector<std::int64_t>(), (std::vector<std::int64_t>{3, 4}));
+  expect_throw_with<IndexError>([&] { a.select(0, 2); }, {"select", "index 2", "size 2"});
+  expect_throw_with<IndexError>([&] { r.narrow(0, 8, 5); }, {"narrow", "length 5", "size 10"});
+}
