@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "autograd/grad_mode.h"
+#include "autograd/pool.h"
 #include "autograd/small_vector.h"
 #include "autograd/tensor.h"
 
@@ -150,13 +151,13 @@ bool needs_grad_any(const std::vector<Tensor>& inputs);
 template <class F>
 void record(const char* name, const Tensor& out, std::initializer_list<Tensor> inputs,
             std::initializer_list<SavedTensor> saved, F&& fn) {
-  auto node = std::make_shared<LambdaNode<std::decay_t<F>>>(name, std::forward<F>(fn));
+  auto node = std::allocate_shared<LambdaNode<std::decay_t<F>>>(detail::PoolAllocator<void>(), name, std::forward<F>(fn));
   detail::connect(node, out, inputs.begin(), inputs.size(), saved.begin(), saved.size());
 }
 template <class F>
 void record(const char* name, const Tensor& out, const std::vector<Tensor>& inputs,
             std::initializer_list<SavedTensor> saved, F&& fn) {
-  auto node = std::make_shared<LambdaNode<std::decay_t<F>>>(name, std::forward<F>(fn));
+  auto node = std::allocate_shared<LambdaNode<std::decay_t<F>>>(detail::PoolAllocator<void>(), name, std::forward<F>(fn));
   detail::connect(node, out, inputs.data(), inputs.size(), saved.begin(), saved.size());
 }
 

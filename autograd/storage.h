@@ -10,15 +10,18 @@
 #include <xtensor/xstorage.hpp>
 
 #include "autograd/dtype.h"
+#include "autograd/pool.h"
 
 namespace ag {
 
 struct Storage {
-  using Buffer = std::variant<xt::uvector<float>, xt::uvector<double>, xt::uvector<std::int64_t>>;
+  template <class T>
+  using Vector = xt::uvector<T, detail::PoolAllocator<T>>;
+  using Buffer = std::variant<Vector<float>, Vector<double>, Vector<std::int64_t>>;
 
   /// `n` uninitialised elements of `dtype`.
   static std::shared_ptr<Storage> make(Dtype dtype, std::size_t n) {
-    auto s = std::make_shared<Storage>();
+    auto s = std::allocate_shared<Storage>(detail::PoolAllocator<Storage>());
     switch (dtype) {
       case Dtype::Float32: s->buffer.emplace<0>(n); break;
       case Dtype::Float64: s->buffer.emplace<1>(n); break;

@@ -29,7 +29,7 @@ namespace detail {
 
 /// A new contiguous tensor with uninitialised data.
 inline Tensor make_tensor(const Shape& shape, Dtype dtype) {
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>());
   impl->numel = shape.numel();
   impl->storage = Storage::make(dtype, static_cast<std::size_t>(impl->numel));
   impl->data = impl->storage->data;
@@ -40,7 +40,7 @@ inline Tensor make_tensor(const Shape& shape, Dtype dtype) {
 
 /// A new tensor sharing `src`'s storage under another shape of the same numel (no graph).
 inline Tensor make_alias(const Tensor& src, const Shape& shape) {
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>());
   const TensorImpl& s = *src.impl();
   impl->storage = s.storage;
   impl->data = s.data;
