@@ -127,6 +127,9 @@ Tensor norm(const Tensor& x, double p = 2);
 // ---- shape (ops/shape.cpp) ------------------------------------------------------------------
 
 /// Same data, new shape (one size may be -1). Shares the data: ag tensors are always contiguous.
+/// Views share storage (writes through one show in the other): reshape, view, flatten, squeeze,
+/// unsqueeze, detach, and select/narrow/slice taking whole rows of the first dimension (x[i]).
+/// transpose, permute, expand, cat, stack and other slices copy.
 Tensor reshape(const Tensor& x, const Shape& shape);
 Tensor view(const Tensor& x, const Shape& shape);
 Tensor flatten(const Tensor& x, std::int64_t start_dim = 0, std::int64_t end_dim = -1);
@@ -150,23 +153,40 @@ Tensor slice(const Tensor& x, std::int64_t dim, std::optional<std::int64_t> star
 
 // ---- linear algebra (ops/linalg.cpp) --------------------------------------------------------
 
-/// PyTorch's matmul: dot, matrix-vector, matrix-matrix and batched with broadcast batch dims.
+/// PyTorch's matmul: [k]·[k] -> [] (dot), [m, k] @ [k] -> [m], [k] @ [k, n] -> [n],
+/// [m, k] @ [k, n] -> [m, n], and batched, with batch dims broadcast:
+/// [2, 1, 3, 4] @ [2, 4, 3] -> [2, 2, 3, 3]. Runs on OpenBLAS gemm (gemv for a single row or
+/// column), forward and backward. Both operands must be float32 or both float64.
+///
+///     auto y = ag::matmul(ag::randn({8, 3, 4}), ag::randn({4, 5}));   // [8, 3, 5]
 Tensor matmul(const Tensor& a, const Tensor& b);
-/// [n, k] @ [k, m]
+/// [n, k] @ [k, m] -> [n, m], 2-D only: `ag::mm(a, b)`.
 Tensor mm(const Tensor& a, const Tensor& b);
-/// [B, n, k] @ [B, k, m]
+/// [B, n, k] @ [B, k, m] -> [B, n, m], same batch size (matmul broadcasts it).
 Tensor bmm(const Tensor& a, const Tensor& b);
-/// beta * bias + alpha * (a @ b), bias broadcast to [n, m].
+/// beta * bias + alpha * (a @ b), bias broadcast to [n, m]; beta == 0 ignores bias, NaNs included.
+///
+///     auto y = ag::addmm(b, x, w, /*beta=*/1, /*alpha=*/0.5);
 Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b, Scalar beta = 1, Scalar alpha = 1);
-/// y = x W^T + b over any leading dims of x: x [*, in], W [out, in], b [out] (may be undefined).
+/// y = x W^T + b over any leading dims of x: x [*, in], W [out, in], b [out] (may be undefined)
+/// -> [*, out]. One gemm for all rows, W's transpose passed as a flag (never copied).
+///
+///     auto y = ag::linear(x, w, b);   // x [32, 10], w [5, 10], b [5] -> [32, 5]
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
-/// Sets the number of OpenBLAS threads (default 1).
+/// Sets the number of OpenBLAS threads. ag starts with 1 unless OPENBLAS_NUM_THREADS is set:
+/// a second thread only pays from ~128^3 products, and one thread keeps results reproducible.
+///
+///     ag::set_num_threads(2);
 void set_num_threads(int n);
 int get_num_threads();
 
 // ---- softmax and losses (ops/loss.cpp) -------------------------------------------------------
 
+/// exp(x) / sum(exp(x)) along dim, computed stably (the max is subtracted first).
+///
+///     auto p = ag::softmax(logits, -1);   // each row sums to 1
 Tensor softmax(const Tensor& x, std::int64_t dim);
+/// x - logsumexp(x) along dim, stable for large |x|: `ag::log_softmax(logits, 1)`.
 Tensor log_softmax(const Tensor& x, std::int64_t dim);
 
 /// How a loss reduces its per-element values.
@@ -190,13 +210,31 @@ struct CrossEntropyOptions {
 };
 using NLLLossOptions = CrossEntropyOptions;  // label_smoothing is not used by nll_loss
 
-/// Cross-entropy of logits [N, C] (or [C], or [N, C, d...]) against class indices [N] (int64).
+/// Cross-entropy of logits [N, C] (or [C], or [N, C, d...]) against int64 class indices [N]
+/// (or [], or [N, d...]), with PyTorch's formulas: `weight` [C] scales each sample by its
+/// target's weight and `mean` divides by the summed weights of the samples not ignored (all
+/// ignored gives NaN); label smoothing mixes in the uniform distribution, weighted likewise.
+/// The weight is a constant: no gradient flows to it.
+///
+///     auto loss = ag::cross_entropy(logits, labels);                       // mean over N
+///     auto per_sample = ag::cross_entropy(logits, labels, ag::CrossEntropyOptions().reduction(ag::kNone));
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& options = {});
-/// Negative log-likelihood of log-probabilities against class indices.
+/// Negative log-likelihood of log-probabilities against class indices: -w[t] * log_probs[t],
+/// reduced like cross_entropy (which is nll_loss of log_softmax).
+///
+///     auto loss = ag::nll_loss(ag::log_softmax(logits, 1), labels);
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const NLLLossOptions& options = {});
+/// mean((input - target)^2). Shapes must match: unlike PyTorch, ag does not broadcast here
+/// ([N, 1] against [N] would silently give [N, N]).
+///
+///     auto loss = ag::mse_loss(pred, y);
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+/// mean(|input - target|), shapes matching as for mse_loss: `ag::l1_loss(pred, y, ag::kSum)`.
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 
+/// Options of binary_cross_entropy_with_logits: `weight` and `pos_weight` broadcast to the input.
+///
+///     ag::BCEWithLogitsOptions().pos_weight(ag::tensor({3.0f})).reduction(ag::kSum)
 struct BCEWithLogitsOptions {
   BCEWithLogitsOptions& weight(Tensor w) { weight_ = std::move(w); return *this; }
   BCEWithLogitsOptions& pos_weight(Tensor w) { pos_weight_ = std::move(w); return *this; }
@@ -205,18 +243,31 @@ struct BCEWithLogitsOptions {
   Tensor pos_weight_;
   Reduction reduction_ = Reduction::Mean;
 };
-/// Binary cross-entropy on logits, computed stably (no sigmoid overflow).
+/// Binary cross-entropy on logits, computed stably (no sigmoid overflow):
+/// weight * [(1 - t) x + (1 + (pos_weight - 1) t) log(1 + exp(-x))]. Gradients flow to the input
+/// and the target (same shape as the input).
+///
+///     auto loss = ag::binary_cross_entropy_with_logits(logits, targets);
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
                                         const BCEWithLogitsOptions& options = {});
 
 // ---- indexing (ops/index.cpp) --------------------------------------------------------------
+// Indices are int64 and must lie in [0, size): anything else throws ag::IndexError naming the
+// op, the index, its position and the valid range.
 
-/// The entries of x at `index` (1-D int64) along dim.
+/// The entries of x at `index` (1-D int64) along dim; repeated indices add up in the gradient.
+///
+///     ag::index_select(x, 0, ag::tensor({2, 0}));   // rows 2 and 0 of x
 Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index);
-/// out[i][j] = x[index[i][j]][j] for dim 0, and so on (index has x's rank).
+/// out[i][j] = x[index[i][j]][j] for dim 0, x[i][index[i][j]] for dim 1, and so on; index has
+/// x's rank and is no larger than x outside dim. The output has index's shape.
+///
+///     ag::gather(log_probs, 1, labels.unsqueeze(1));   // [N, 1]: each row's label entry
 Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index);
 
 /// Options of the embedding lookup, with PyTorch's defaults.
+///
+///     ag::EmbeddingFuncOptions().padding_idx(0).max_norm(1.0)
 struct EmbeddingFuncOptions {
   EmbeddingFuncOptions& padding_idx(std::optional<std::int64_t> p) { padding_idx_ = p; return *this; }
   EmbeddingFuncOptions& max_norm(std::optional<double> m) { max_norm_ = m; return *this; }
@@ -228,12 +279,18 @@ struct EmbeddingFuncOptions {
   bool scale_grad_by_freq_ = false;
 };
 
-/// Rows of `weight` [num, dim] at `indices` (int64, any shape) → [*indices.shape, dim].
-/// padding_idx rows get no gradient; max_norm renormalises the looked-up rows of weight in
-/// place first (outside the graph); scale_grad_by_freq divides each row's gradient by how often
-/// its index occurs in the batch.
+/// Rows of `weight` [num, dim] at `indices` (int64, any shape) -> [*indices.shape, dim].
+/// padding_idx rows (negative counts from the end) get exactly zero gradient; max_norm
+/// renormalises the looked-up rows of weight in place first, outside the graph (a row of
+/// norm_type-norm n > max_norm is scaled by max_norm / (n + 1e-7)), which bumps weight's
+/// version; scale_grad_by_freq divides each row's gradient by how often its index occurs in
+/// the batch. The same as matmul(one_hot(indices, num).to(float), weight), without the matrix.
+///
+///     auto vectors = ag::embedding(table, ag::tensor({{1, 4}, {2, 0}}));   // [2, 2, dim]
 Tensor embedding(const Tensor& weight, const Tensor& indices, const EmbeddingFuncOptions& options = {});
 /// Rows of the identity: int64 [*indices.shape, num_classes] (num_classes -1: max index + 1).
+///
+///     ag::one_hot(ag::tensor({2, 0}), 3);   // [[0, 0, 1], [1, 0, 0]]
 Tensor one_hot(const Tensor& indices, std::int64_t num_classes = -1);
 
 }  // namespace ag

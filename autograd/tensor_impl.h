@@ -10,7 +10,7 @@ namespace ag {
 
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
-  void* data = nullptr;  // == storage->data: all tensors are contiguous and start at offset 0
+  void* data = nullptr;  // into storage: every tensor is contiguous, a view may start past its beginning
   Shape shape;
   std::int64_t numel = 0;
   Dtype dtype = kFloat32;
@@ -38,18 +38,22 @@ inline Tensor make_tensor(const Shape& shape, Dtype dtype) {
   return Tensor(std::move(impl));
 }
 
-/// A new tensor sharing `src`'s storage under another shape of the same numel (no graph).
-inline Tensor make_alias(const Tensor& src, const Shape& shape) {
+/// A new tensor sharing `src`'s storage (no graph): `shape` over the contiguous elements that
+/// start `offset` elements into src.
+inline Tensor make_alias(const Tensor& src, const Shape& shape, std::int64_t offset = 0) {
   auto impl = std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>());
   const TensorImpl& s = *src.impl();
   impl->storage = s.storage;
-  impl->data = s.data;
+  impl->data = static_cast<char*>(s.data) + offset * static_cast<std::int64_t>(element_size(s.dtype));
   impl->shape = shape;
-  impl->numel = s.numel;
+  impl->numel = shape.numel();
   impl->dtype = s.dtype;
   impl->is_view = true;
   return Tensor(std::move(impl));
 }
+
+/// Records an in-place write: saved copies of this data (and of its views) are now stale.
+inline void bump_version(const Tensor& t) { ++t.impl()->storage->version; }
 
 template <class T>
 T* data(const Tensor& t) {

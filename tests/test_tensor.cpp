@@ -187,3 +187,17 @@ TEST(Printing, MatchesPyTorchsFormat) {
   os << tensor({1, 2});
   EXPECT_EQ(os.str(), "tensor([1, 2])");
 }
+
+TEST(Handles, RowsOfTheFirstDimensionAreViews) {
+  auto w = zeros({3, 4});
+  {
+    NoGradGuard no_grad;
+    w[1].fill_(1.0);           // like emb.weight[padding_idx].fill_(0) in PyTorch
+    w.narrow(0, 2, 1).add_(2.0);
+  }
+  EXPECT_EQ(w.sum(1).to_vector<float>(), (std::vector<float>{0, 4, 8}));
+  auto col = w.select(1, 0);   // a column is not contiguous: a copy
+  col.fill_(5.0);
+  EXPECT_EQ(w.at<float>({0, 0}), 0.0f);
+  EXPECT_EQ(w[1].version(), w.version());
+}

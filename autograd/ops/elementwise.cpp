@@ -575,7 +575,6 @@ void check_inplace(const Tensor& self, const char* op) {
                  "supported by ag; use the out-of-place op");
 }
 
-void bump(const Tensor& t) { ++t.impl()->storage->version; }
 
 /// Writes `result` (already of self's shape) into self and makes its history self's.
 Tensor& write_back(Tensor& self, Tensor result, const char* op) {
@@ -585,7 +584,7 @@ Tensor& write_back(Tensor& self, Tensor result, const char* op) {
            " and cannot be written into an int64 tensor");
   if (result.dtype() != self.dtype()) result = result.to(self.dtype());
   std::memcpy(self.impl()->data, result.impl()->data, static_cast<std::size_t>(self.numel()) * element_size(self.dtype()));
-  bump(self);
+  detail::bump_version(self);
   if (result.grad_fn()) detail::rebase_history(self, result);
   return self;
 }
@@ -605,7 +604,7 @@ Tensor& inplace_binary(Tensor& self, const Tensor& other, const char* name, Op o
     kernels::map2(detail::data<T>(self), self.shape(), detail::data<T>(co), co.shape(), detail::data<T>(self), so,
                   [&](T x, T y) { return static_cast<T>(op(x, y)); });
   });
-  bump(self);
+  detail::bump_version(self);
   return self;
 }
 
@@ -619,7 +618,7 @@ Tensor& inplace_scalar(Tensor& self, Scalar s, const char* name, Op op) {
     T* p = detail::data<T>(self);
     kernels::map1(p, p, self.numel(), [&](T x) { return static_cast<T>(op(x, v)); });
   });
-  bump(self);
+  detail::bump_version(self);
   return self;
 }
 
@@ -674,7 +673,7 @@ Tensor& Tensor::fill_(Scalar value) {
     T* p = detail::data<T>(*this);
     std::fill(p, p + numel(), value.to<T>());
   });
-  bump(*this);
+  detail::bump_version(*this);
   if (recording) {  // the new values no longer depend on the old ones
     Tensor marker = detail::make_alias(*this, shape());
     record("FillBackward0", marker, {*this}, {},
@@ -698,7 +697,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
     using T = typename decltype(tag)::type;
     kernels::map2(detail::data<T>(*this), shape(), detail::data<T>(cs), cs.shape(), detail::data<T>(*this), so, [](T, T y) { return y; });
   });
-  bump(*this);
+  detail::bump_version(*this);
   if (recording) {
     Tensor marker = detail::make_alias(*this, shape());
     record("CopyBackwards", marker, {*this, src}, {}, [ss = src.shape()](const Tensor& g, const BackwardContext& ctx) -> Grads {
@@ -715,7 +714,7 @@ Tensor& Tensor::uniform_(double from, double to, Generator* gen) {
     using T = typename decltype(tag)::type;
     (gen ? *gen : default_generator()).fill_uniform(detail::data<T>(*this), numel(), from, to);
   });
-  bump(*this);
+  detail::bump_version(*this);
   return *this;
 }
 
@@ -726,7 +725,7 @@ Tensor& Tensor::normal_(double mean, double std, Generator* gen) {
     using T = typename decltype(tag)::type;
     (gen ? *gen : default_generator()).fill_normal(detail::data<T>(*this), numel(), mean, std);
   });
-  bump(*this);
+  detail::bump_version(*this);
   return *this;
 }
 

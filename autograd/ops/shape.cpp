@@ -1,5 +1,6 @@
-// Shape ops. ag tensors are always contiguous, so reshape/view/flatten/squeeze/unsqueeze are
-// free views that share storage; transpose/permute/expand/cat/slicing copy.
+// Shape ops. ag tensors are always contiguous, so reshape/view/flatten/squeeze/unsqueeze, and
+// slices that take whole rows of the first dimension (x[i], x.narrow(0, ...)), are free views that
+// share storage; transpose/permute/expand/cat and other slices copy.
 
 #include <cstring>
 #include <numeric>
@@ -60,7 +61,13 @@ Tensor slice_copy(const Tensor& x, std::int64_t dim, std::int64_t start, std::in
 }
 
 Tensor slice_op(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t len, std::int64_t step) {
-  Tensor out = slice_copy(x, dim, start, len, step);
+  // A run of whole rows along the first non-trivial dim is contiguous: share the storage, so that
+  // `w[0].fill_(0)` writes into w as in PyTorch. Other slices are copies.
+  Blocks b = blocks(x.shape(), dim);
+  bool contiguous = b.outer == 1 && (step == 1 || len <= 1);
+  Shape os = x.shape();
+  os[dim] = len;
+  Tensor out = contiguous ? detail::make_alias(x, os, start * b.inner) : slice_copy(x, dim, start, len, step);
   if (needs_grad(x))
     record("SliceBackward0", out, {x}, {}, [in = x.shape(), dim, start, step](const Tensor& g, const BackwardContext&) -> Grads {
       return {slice_backward(g, in, dim, start, step)};
