@@ -1,0 +1,102 @@
+// Direct calls into OpenBLAS (cblas). Kept apart from every file that might include
+// xtensor-blas: the two headers clash (see blas.h).
+
+#include "autograd/ops/blas.h"
+
+#include <cblas.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include "autograd/error.h"
+
+namespace ag::blas {
+
+namespace {
+
+/// ag runs OpenBLAS on one thread unless asked otherwise: small models lose more to thread
+/// hand-off than they gain (a second thread pays only from ~128^3), and one thread keeps
+/// results reproducible. OPENBLAS_NUM_THREADS in the environment wins.
+void init_threads() {
+  static const bool done = [] {
+    if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)done;
+}
+
+/// OpenBLAS takes 32-bit sizes.
+int as_int(std::int64_t v) {
+  AG_CHECK(v <= INT_MAX, "matmul: the size ", v, " exceeds what OpenBLAS accepts (", INT_MAX, ")");
+  return static_cast<int>(v);
+}
+
+CBLAS_TRANSPOSE flag(bool t) { return t ? CblasTrans : CblasNoTrans; }
+
+template <class T>
+struct Cblas;
+template <>
+struct Cblas<float> {
+  static constexpr auto gemm = cblas_sgemm;
+  static constexpr auto gemv = cblas_sgemv;
+};
+template <>
+struct Cblas<double> {
+  static constexpr auto gemm = cblas_dgemm;
+  static constexpr auto gemv = cblas_dgemv;
+};
+
+template <class T>
+void gemm_impl(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda,
+               const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  init_threads();
+  if (m == 0 || n == 0) return;
+  if ((k == 0 || m == 1 || n == 1) && beta != T(1)) {
+    // C = beta * C here: gemv would compute 0 * garbage (NaN) when C is not an input
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+    beta = T(1);
+  }
+  if (k == 0) return;  // op(A) @ op(B) is empty: C is just beta * C
+  if (m == 1) {
+    // the one row of C is op(B)^T x, x being the one row of op(A) (strided when A is transposed)
+    int incx = as_int(ta ? lda : 1);
+    if (!tb) Cblas<T>::gemv(CblasRowMajor, CblasTrans, as_int(k), as_int(n), alpha, b, as_int(ldb), a, incx, beta, c, 1);
+    else Cblas<T>::gemv(CblasRowMajor, CblasNoTrans, as_int(n), as_int(k), alpha, b, as_int(ldb), a, incx, beta, c, 1);
+    return;
+  }
+  if (n == 1) {
+    // the one column of C is op(A) x, x being the one column of op(B)
+    int incx = as_int(tb ? 1 : ldb);
+    if (!ta) Cblas<T>::gemv(CblasRowMajor, CblasNoTrans, as_int(m), as_int(k), alpha, a, as_int(lda), b, incx, beta, c, as_int(ldc));
+    else Cblas<T>::gemv(CblasRowMajor, CblasTrans, as_int(k), as_int(m), alpha, a, as_int(lda), b, incx, beta, c, as_int(ldc));
+    return;
+  }
+  Cblas<T>::gemm(CblasRowMajor, flag(ta), flag(tb), as_int(m), as_int(n), as_int(k), alpha, a, as_int(lda), b,
+                 as_int(ldb), beta, c, as_int(ldc));
+}
+
+}  // namespace
+
+void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
+          std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+  gemm_impl(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
+          std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
+  gemm_impl(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void set_num_threads(int n) {
+  AG_CHECK(n >= 1, "set_num_threads: the number of threads must be at least 1, got ", n);
+  init_threads();
+  openblas_set_num_threads(n);
+}
+
+int get_num_threads() {
+  init_threads();
+  return openblas_get_num_threads();
+}
+
+}  // namespace ag::blas

@@ -1,0 +1,218 @@
+// ag_bench: the four benchmark workloads, one JSON line each.
+//
+//   build/bench/ag_bench [--threads N] [sentiment|mlp|embedding|overhead ...]
+//
+// Several workloads run one per child process, so that `peak_rss_mb` is each workload's own.
+// Single-threaded unless --threads is given. The workloads (model, sizes, optimizer, step counts
+// and warm-up) are those of bench/README.md.
+
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "autograd/autograd.h"
+#include "nn/nn.h"
+#include "optim/optim.h"
+
+using namespace ag;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+// ---- sentiment: Embedding(4, 8, padding_idx=0) -> masked mean -> Linear(8, 2) -----------------
+
+struct Batch {
+  Tensor tokens, labels;
+};
+
+/// `batch` sequences of up to `seq` tokens from {1: 优 +2, 2: 良 +1, 3: 差 -2}, padded with 0;
+/// label 1 when the score sum is positive.
+Batch sentiment_batch(Generator& g, std::int64_t batch, std::int64_t seq) {
+  Tensor lens = randint(1, seq + 1, {batch}, kInt64, &g);
+  Tensor toks = randint(1, 4, {batch, seq}, kInt64, &g);
+  Tensor mask = arange(seq).unsqueeze(0) < lens.unsqueeze(1);
+  toks = toks * mask;
+  Tensor score = index_select(tensor({0, 2, 1, -2}), 0, toks.flatten()).reshape({batch, seq}).sum(1);
+  return {toks, score > 0};
+}
+
+struct Sentiment : nn::Module {
+  std::shared_ptr<nn::Embedding> emb;
+  std::shared_ptr<nn::Linear> fc;
+  Sentiment(std::int64_t vocab, std::int64_t dim)
+      : emb(register_module("emb", std::make_shared<nn::Embedding>(nn::EmbeddingOptions(vocab, dim).padding_idx(0)))),
+        fc(register_module("fc", std::make_shared<nn::Linear>(dim, 2))) {}
+  Tensor forward(const Tensor& toks) override {
+    Tensor e = (*emb)(toks);                                // [B, S, D]
+    Tensor m = (toks != 0).to(kFloat32).unsqueeze(-1);      // [B, S, 1]
+    return (*fc)((e * m).sum(1) / m.sum(1));                // [B, 2]
+  }
+};
+
+std::string run_sentiment() {
+  const int steps = 2000;
+  manual_seed(0);
+  Generator g(0);
+  std::vector<Batch> data;
+  for (int i = 0; i < 64; ++i) data.push_back(sentiment_batch(g, 32, 6));
+  Sentiment model(4, 8);
+  optim::Adam opt(model.parameters(), optim::AdamOptions(0.05));
+  Tensor loss;
+  auto t0 = Clock::now();
+  for (int i = 0; i < steps; ++i) {
+    const Batch& b = data[i % 64];
+    opt.zero_grad();
+    loss = cross_entropy(model(b.tokens), b.labels);
+    loss.backward();
+    opt.step();
+  }
+  double dt = seconds_since(t0);
+  Batch test = sentiment_batch(g, 1000, 6);
+  NoGradGuard no_grad;
+  double acc = (model(test.tokens).argmax(1) == test.labels).to(kFloat64).mean().item<double>();
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "{\"workload\": \"sentiment\", \"steps_per_s\": %.1f, \"loss\": %.6f, \"accuracy\": %.4f",
+                steps / dt, loss.item<double>(), acc);
+  return buf;
+}
+
+// ---- mlp: 784-512-512-10 with ReLU, batch 128, SGD with momentum --------------------------------
+
+std::string run_mlp() {
+  const int steps = 100, batch = 128;
+  manual_seed(0);
+  Tensor x = randn({batch, 784});
+  Tensor y = randint(0, 10, {batch});
+  nn::Sequential model(std::make_shared<nn::Linear>(784, 512), std::make_shared<nn::ReLU>(),
+                       std::make_shared<nn::Linear>(512, 512), std::make_shared<nn::ReLU>(),
+                       std::make_shared<nn::Linear>(512, 10));
+  optim::SGD opt(model.parameters(), optim::SGDOptions(0.01).momentum(0.9));
+  auto step = [&] {
+    opt.zero_grad();
+    Tensor loss = cross_entropy(model(x), y);
+    loss.backward();
+    opt.step();
+    return loss;
+  };
+  for (int i = 0; i < 3; ++i) step();
+  Tensor loss;
+  auto t0 = Clock::now();
+  for (int i = 0; i < steps; ++i) loss = step();
+  double dt = seconds_since(t0);
+  double flops = 3.0 * 2 * batch * (784.0 * 512 + 512.0 * 512 + 512.0 * 10);
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "{\"workload\": \"mlp\", \"steps_per_s\": %.2f, \"gflops\": %.1f, \"loss\": %.6f",
+                steps / dt, flops * steps / dt / 1e9, loss.item<double>());
+  return buf;
+}
+
+// ---- embedding: Embedding(50000, 64), mean over 16 tokens, Linear(64, 2), Adam -------------------
+
+std::string run_embedding() {
+  const int steps = 50;
+  manual_seed(0);
+  Tensor toks = randint(0, 50000, {256, 16});
+  Tensor y = randint(0, 2, {256});
+  nn::Embedding emb(50000, 64);
+  nn::Linear fc(64, 2);
+  std::vector<Tensor> params = emb.parameters();
+  for (const Tensor& p : fc.parameters()) params.push_back(p);
+  optim::Adam opt(params, optim::AdamOptions(1e-3));
+  Tensor loss;
+  auto t0 = Clock::now();
+  for (int i = 0; i < steps; ++i) {
+    opt.zero_grad();
+    loss = cross_entropy(fc(emb(toks).mean(1)), y);
+    loss.backward();
+    opt.step();
+  }
+  double dt = seconds_since(t0);
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "{\"workload\": \"embedding\", \"steps_per_s\": %.2f, \"loss\": %.6f", steps / dt,
+                loss.item<double>());
+  return buf;
+}
+
+// ---- overhead: 100 tiny ops and a backward, 200 times ----------------------------------------------
+
+std::string run_overhead() {
+  const int reps = 200, chain = 100;
+  manual_seed(0);
+  Tensor x = randn({2, 5}, requires_grad());
+  auto t0 = Clock::now();
+  for (int r = 0; r < reps; ++r) {
+    Tensor y = x;
+    for (int i = 0; i < chain / 2; ++i) y = y * 0.999 + 0.001;
+    y.sum().backward();
+  }
+  double dt = seconds_since(t0);
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "{\"workload\": \"overhead\", \"us_per_op\": %.4f", dt / (reps * chain) * 1e6);
+  return buf;
+}
+
+int usage(const char* argv0) {
+  std::fprintf(stderr, "usage: %s [--threads N] [sentiment|mlp|embedding|overhead ...]\n", argv0);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::map<std::string, std::function<std::string()>> workloads{
+      {"sentiment", run_sentiment}, {"mlp", run_mlp}, {"embedding", run_embedding}, {"overhead", run_overhead}};
+  const std::vector<std::string> order{"sentiment", "mlp", "embedding", "overhead"};
+  int threads = 1;
+  std::vector<std::string> chosen;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--threads" && i + 1 < argc) {
+      threads = std::atoi(argv[++i]);
+      if (threads < 1) return usage(argv[0]);
+    } else if (workloads.count(a)) {
+      chosen.push_back(a);
+    } else {
+      return usage(argv[0]);
+    }
+  }
+  if (chosen.empty()) chosen = order;
+  if (chosen.size() == 1) {
+    set_num_threads(threads);
+    std::string line = workloads.at(chosen[0])();
+    std::printf("%s, \"threads\": %d, \"peak_rss_mb\": %.1f}\n", line.c_str(), threads, peak_rss_mb());
+    return 0;
+  }
+  int status = 0;
+  std::string threads_arg = std::to_string(threads);
+  for (std::string name : chosen) {
+    std::fflush(stdout);
+    char* child_argv[] = {argv[0], const_cast<char*>("--threads"), threads_arg.data(), name.data(), nullptr};
+    pid_t pid = 0;
+    int ws = 0;
+    if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, child_argv, environ) != 0 || waitpid(pid, &ws, 0) < 0 ||
+        !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+      std::fprintf(stderr, "ag_bench: workload %s failed\n", name.c_str());
+      status = 1;
+    }
+  }
+  return status;
+}

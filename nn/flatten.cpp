@@ -1,0 +1,12 @@
+#include "nn/flatten.h"
+
+#include "autograd/error.h"
+#include "autograd/ops.h"
+
+namespace ag::nn {
+
+Tensor Flatten::forward(const Tensor& input) { return ag::flatten(input, start_dim, end_dim); }
+
+std::string Flatten::extra_repr() const { return detail::cat("start_dim=", start_dim, ", end_dim=", end_dim); }
+
+}  // namespace ag::nn

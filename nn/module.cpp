@@ -1,0 +1,285 @@
+#include "nn/module.h"
+
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <sstream>
+#include <typeinfo>
+#include <unordered_set>
+
+#include "autograd/error.h"
+#include "autograd/grad_mode.h"
+
+namespace ag::nn {
+
+// ---- naming and forward -----------------------------------------------------------------------
+
+std::string Module::name() const {
+  if (!name_.empty()) return name_;
+  // The dynamic class name without namespaces: "ag::nn::Linear" -> "Linear".
+  const char* mangled = typeid(*this).name();
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> demangled(abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
+  std::string full = status == 0 ? demangled.get() : mangled;
+  std::size_t cut = full.rfind("::", full.find('<'));
+  return cut == std::string::npos ? full : full.substr(cut + 2);
+}
+
+Tensor Module::forward(const Tensor&) {
+  AG_CHECK_STATE(false, name(), " has no forward(Tensor): override forward in the module, or call the "
+                 "forward it defines directly");
+  return {};
+}
+
+// ---- registration -----------------------------------------------------------------------------
+
+void Module::check_new_name(const std::string& name, const char* what) const {
+  AG_CHECK(!name.empty(), this->name(), ".register_", what, ": the name must not be empty");
+  AG_CHECK(name.find('.') == std::string::npos, this->name(), ".register_", what, ": the name \"", name,
+           "\" must not contain '.' (dots join the names of nested modules)");
+  for (const auto& p : parameters_)
+    AG_CHECK(p->name != name, this->name(), ".register_", what, ": \"", name, "\" is already a parameter");
+  for (const auto& b : buffers_)
+    AG_CHECK(b->name != name, this->name(), ".register_", what, ": \"", name, "\" is already a buffer");
+  AG_CHECK(!children_.contains(name), this->name(), ".register_", what, ": \"", name, "\" is already a submodule");
+}
+
+Parameter& Module::register_parameter(const std::string& name, const Tensor& tensor, bool requires_grad) {
+  check_new_name(name, "parameter");
+  auto entry = std::make_unique<ParameterEntry>();
+  entry->name = name;
+  static_cast<Tensor&>(entry->value) = Parameter(tensor, requires_grad);
+  entry->value.owner_ = this;
+  entry->value.name_ = &entry->name;
+  parameters_.push_back(std::move(entry));
+  return parameters_.back()->value;
+}
+
+Tensor& Module::register_buffer(const std::string& name, const Tensor& tensor, bool persistent) {
+  check_new_name(name, "buffer");
+  buffers_.push_back(std::make_unique<BufferEntry>(BufferEntry{name, tensor, persistent}));
+  return buffers_.back()->value;
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
+  check_new_name(name, "module");
+  AG_CHECK(module != nullptr, this->name(), ".register_module: the module \"", name, "\" is null");
+  AG_CHECK(module.get() != this, this->name(), ".register_module: a module cannot be its own submodule");
+  children_.insert(name, std::move(module));
+}
+
+void Module::set_child(const std::string& name, std::shared_ptr<Module> module) {
+  AG_CHECK(children_.contains(name), this->name(), ".replace_module: there is no submodule \"", name,
+           "\" to replace (submodules: ", children_.size(), ")");
+  AG_CHECK(module != nullptr, this->name(), ".replace_module: the new module \"", name, "\" is null");
+  AG_CHECK(module.get() != this, this->name(), ".replace_module: a module cannot be its own submodule");
+  children_.at(name) = std::move(module);
+}
+
+// ---- traversal --------------------------------------------------------------------------------
+
+// Calls fn(prefix, module) on this module and, when recursing, on every descendant once.
+template <class F>
+void Module::walk(bool recurse, F&& fn) const {
+  std::unordered_set<const Module*> seen;
+  std::function<void(const std::string&, const Module&)> visit = [&](const std::string& prefix, const Module& m) {
+    if (!seen.insert(&m).second) return;
+    fn(prefix, m);
+    if (!recurse) return;
+    for (const auto& [name, child] : m.children_) visit(prefix.empty() ? name : prefix + "." + name, *child);
+  };
+  visit("", *this);
+}
+
+namespace {
+std::string join(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "." + name;
+}
+}  // namespace
+
+OrderedDict<Tensor> Module::named_parameters(bool recurse) const {
+  OrderedDict<Tensor> out;
+  std::unordered_set<const void*> seen;  // tied weights appear once
+  walk(recurse, [&](const std::string& prefix, const Module& m) {
+    for (const auto& p : m.parameters_)
+      if (p->value.defined() && seen.insert(p->value.impl()).second) out.insert(join(prefix, p->name), p->value);
+  });
+  return out;
+}
+
+std::vector<Tensor> Module::parameters(bool recurse) const { return named_parameters(recurse).values(); }
+
+OrderedDict<Tensor> Module::named_buffers(bool recurse) const {
+  OrderedDict<Tensor> out;
+  std::unordered_set<const void*> seen;
+  walk(recurse, [&](const std::string& prefix, const Module& m) {
+    for (const auto& b : m.buffers_)
+      if (b->value.defined() && seen.insert(b->value.impl()).second) out.insert(join(prefix, b->name), b->value);
+  });
+  return out;
+}
+
+std::vector<Tensor> Module::buffers(bool recurse) const { return named_buffers(recurse).values(); }
+
+std::vector<std::shared_ptr<Module>> Module::children() const { return children_.values(); }
+
+OrderedDict<std::shared_ptr<Module>> Module::named_modules(const std::string& prefix, bool include_self) const {
+  OrderedDict<std::shared_ptr<Module>> out;
+  if (include_self) {
+    auto self = const_cast<Module*>(this)->weak_from_this().lock();
+    // A module not owned by a shared_ptr (on the stack) is handed out as a pointer that owns nothing.
+    out.insert(prefix, self ? self : std::shared_ptr<Module>(std::shared_ptr<Module>(), const_cast<Module*>(this)));
+  }
+  std::unordered_set<const Module*> seen{this};
+  std::function<void(const std::string&, const Module&)> visit = [&](const std::string& path, const Module& m) {
+    for (const auto& [name, child] : m.children_) {
+      if (!seen.insert(child.get()).second) continue;
+      out.insert(join(path, name), child);
+      visit(join(path, name), *child);
+    }
+  };
+  visit(prefix, *this);
+  return out;
+}
+
+std::vector<std::shared_ptr<Module>> Module::modules(bool include_self) const {
+  return named_modules("", include_self).values();
+}
+
+void Module::apply(const std::function<void(Module&)>& fn) {
+  for (const auto& [name, child] : children_) child->apply(fn);
+  fn(*this);
+}
+
+// ---- state ------------------------------------------------------------------------------------
+
+void Module::train(bool on) {
+  training_ = on;
+  for (const auto& [name, child] : children_) child->train(on);
+}
+
+void Module::zero_grad(bool set_to_none) {
+  for (Tensor& p : parameters()) {
+    if (!p.grad().defined()) continue;
+    if (set_to_none) {
+      p.set_grad(Tensor());
+    } else {
+      Tensor& g = p.mutable_grad();
+      g.detach_();  // a gradient recorded with create_graph leaves its graph first
+      g.zero_();
+    }
+  }
+}
+
+void Module::to(Dtype dtype) {
+  AG_CHECK(is_floating(dtype), name(), ".to: parameters can only be converted to a floating dtype, not ", dtype);
+  NoGradGuard no_grad;
+  std::vector<Module*> all;
+  walk(true, [&](const std::string&, const Module& m) { all.push_back(const_cast<Module*>(&m)); });
+  for (Module* m : all) {
+    for (auto& p : m->parameters_) {
+      Tensor& t = p->value;
+      if (!t.defined() || !t.is_floating_point() || t.dtype() == dtype) continue;
+      Tensor converted = t.detach().to(dtype);
+      converted.requires_grad_(t.requires_grad());
+      if (t.grad().defined()) converted.set_grad(t.grad().detach().to(dtype));
+      t = converted;  // the Tensor part of the slot: no shape check needed, the shape is unchanged
+    }
+    for (auto& b : m->buffers_)
+      if (b->value.defined() && b->value.is_floating_point()) b->value = b->value.to(dtype);
+  }
+}
+
+void Module::collect_state(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const {
+  for (const auto& p : parameters_)
+    if (p->value.defined()) out.emplace_back(prefix + p->name, p->value);
+  for (const auto& b : buffers_)
+    if (b->value.defined() && b->persistent) out.emplace_back(prefix + b->name, b->value);
+  for (const auto& [name, child] : children_) child->collect_state(prefix + name + ".", out);
+}
+
+StateDict Module::state_dict() const {
+  std::vector<std::pair<std::string, Tensor>> state;
+  collect_state("", state);
+  StateDict out;
+  for (const auto& [key, t] : state) out.insert(key, t.detach());
+  return out;
+}
+
+namespace {
+std::string quoted_list(const std::vector<std::string>& keys) {
+  std::string s;
+  for (const std::string& k : keys) s += (s.empty() ? "\"" : ", \"") + k + "\"";
+  return s;
+}
+}  // namespace
+
+IncompatibleKeys Module::load_state_dict(const StateDict& dict, bool strict) {
+  std::vector<std::pair<std::string, Tensor>> targets;
+  collect_state("", targets);
+
+  IncompatibleKeys result;
+  std::vector<std::string> mismatches;
+  std::unordered_set<std::string> own;
+  for (const auto& [key, target] : targets) {
+    own.insert(key);
+    const Tensor* src = dict.find(key);
+    if (!src) {
+      result.missing_keys.push_back(key);
+    } else if (!src->defined()) {
+      mismatches.push_back(detail::cat("\"", key, "\": the state dict's tensor is undefined"));
+    } else if (src->shape() != target.shape()) {
+      mismatches.push_back(detail::cat("size mismatch for \"", key, "\": copying a tensor of shape ", src->shape(),
+                                       " from the state dict, the shape in the module is ", target.shape()));
+    } else if (src->is_floating_point() && !target.is_floating_point()) {
+      mismatches.push_back(detail::cat("dtype mismatch for \"", key, "\": cannot copy ", src->dtype(),
+                                       " values into the module's ", target.dtype(), " tensor"));
+    }
+  }
+  for (const auto& [key, value] : dict)
+    if (!own.count(key)) result.unexpected_keys.push_back(key);
+
+  bool strict_fail = strict && (!result.missing_keys.empty() || !result.unexpected_keys.empty());
+  if (strict_fail || !mismatches.empty()) {
+    std::ostringstream msg;
+    msg << "load_state_dict: error(s) in loading the state dict into " << name() << ":";
+    if (strict && !result.missing_keys.empty()) msg << "\n  missing keys: " << quoted_list(result.missing_keys);
+    if (strict && !result.unexpected_keys.empty())
+      msg << "\n  unexpected keys: " << quoted_list(result.unexpected_keys);
+    for (const std::string& m : mismatches) msg << "\n  " << m;
+    if (strict_fail) msg << "\n(pass strict=false to load only the matching keys)";
+    AG_CHECK(false, msg.str());
+  }
+
+  NoGradGuard no_grad;  // an in-place copy into trained leaves, invisible to autograd
+  for (auto& [key, target] : targets)
+    if (const Tensor* src = dict.find(key)) target.copy_(*src);
+  return result;
+}
+
+// ---- printing ---------------------------------------------------------------------------------
+
+namespace {
+// Indents every line after the first by two spaces (a child's printout inside its parent's).
+std::string indent(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    out += c;
+    if (c == '\n') out += "  ";
+  }
+  return out;
+}
+}  // namespace
+
+std::string Module::str() const {
+  std::string extra = extra_repr();
+  if (children_.empty()) return name() + "(" + extra + ")";
+  std::string out = name() + "(\n";
+  if (!extra.empty()) out += "  " + indent(extra) + "\n";
+  for (const auto& [name, child] : children_) out += "  (" + name + "): " + indent(child->str()) + "\n";
+  return out + ")";
+}
+
+std::ostream& operator<<(std::ostream& os, const Module& module) { return os << module.str(); }
+
+}  // namespace ag::nn

@@ -1,0 +1,170 @@
+#pragma once
+// Module: the base of every layer. It owns named parameters, buffers and submodules, in
+// registration order, and derives from them everything a model needs: dotted names, train/eval,
+// zero_grad, dtype conversion, state dicts and a printout.
+
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "autograd/tensor.h"
+#include "nn/ordered_dict.h"
+#include "nn/parameter.h"
+
+namespace ag::nn {
+
+/// What a non-strict load_state_dict did not match: keys the module has that the dict lacks
+/// (left untouched), and keys of the dict that the module does not have (ignored).
+struct IncompatibleKeys {
+  std::vector<std::string> missing_keys;
+  std::vector<std::string> unexpected_keys;
+};
+
+/// The base class of layers and models, as torch.nn.Module.
+///
+/// A module registers its parameters, buffers and submodules by name; names join with dots
+/// ("encoder.0.weight") and become the keys of state_dict(). Modules are non-copyable and are
+/// usually held by std::shared_ptr (submodules must be), though a leaf layer can live on the stack.
+///
+///     struct Net : ag::nn::Module {
+///       std::shared_ptr<nn::Linear> fc = register_module("fc", std::make_shared<nn::Linear>(4, 2));
+///       nn::Parameter& scale = register_parameter("scale", ag::ones({2}));
+///       ag::Tensor forward(const ag::Tensor& x) override { return fc->forward(x) * scale; }
+///     };
+///     auto net = std::make_shared<Net>();
+///     (*net)(ag::randn({8, 4}));               // == net->forward(...)
+///     net->named_parameters().keys();          // {"scale", "fc.weight", "fc.bias"}
+class Module : public std::enable_shared_from_this<Module> {
+ public:
+  Module() = default;
+  /// A module whose name() is `name` rather than its C++ class name.
+  explicit Module(std::string name) : name_(std::move(name)) {}
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  /// The name used by the printer and in error messages: the class name ("Linear") by default.
+  virtual std::string name() const;
+
+  /// The computation. Modules taking one tensor override this; the default throws.
+  virtual Tensor forward(const Tensor& input);
+  /// `(*module)(x)` is `module->forward(x)`.
+  Tensor operator()(const Tensor& input) { return forward(input); }
+
+  // ---- registration -----------------------------------------------------------------------
+
+  /// Registers `tensor` as a parameter (a leaf sharing its data; see Parameter) and returns the
+  /// registered Parameter, which stays valid as long as the module. An undefined tensor registers
+  /// an empty slot (a layer without bias), which parameters() and state_dict() skip.
+  ///
+  ///     nn::Parameter& w = register_parameter("w", ag::randn({3, 3}));
+  Parameter& register_parameter(const std::string& name, const Tensor& tensor, bool requires_grad = true);
+  /// Registers state that is not trained (running statistics, masks). Persistent buffers are
+  /// part of state_dict(). Returns the registered tensor, valid as long as the module.
+  Tensor& register_buffer(const std::string& name, const Tensor& tensor, bool persistent = true);
+  /// Registers a submodule; its parameters appear under "name.".
+  template <class M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+    static_assert(std::is_base_of_v<Module, M>, "register_module: M must derive from ag::nn::Module");
+    add_child(name, module);
+    return module;
+  }
+  /// Swaps the submodule registered as `name` for another (the old one is dropped).
+  template <class M>
+  std::shared_ptr<M> replace_module(const std::string& name, std::shared_ptr<M> module) {
+    static_assert(std::is_base_of_v<Module, M>, "replace_module: M must derive from ag::nn::Module");
+    set_child(name, module);
+    return module;
+  }
+
+  // ---- traversal --------------------------------------------------------------------------
+
+  /// Parameters with dotted names, in registration order, submodules after the module's own
+  /// (recursively unless `recurse` is false). A tensor shared by two modules appears once.
+  OrderedDict<Tensor> named_parameters(bool recurse = true) const;
+  /// The tensors of named_parameters(): what an optimizer updates.
+  std::vector<Tensor> parameters(bool recurse = true) const;
+  OrderedDict<Tensor> named_buffers(bool recurse = true) const;
+  std::vector<Tensor> buffers(bool recurse = true) const;
+  /// The direct submodules, in registration order.
+  const OrderedDict<std::shared_ptr<Module>>& named_children() const { return children_; }
+  std::vector<std::shared_ptr<Module>> children() const;
+  /// This module (named `prefix`, "" by default) and all its descendants, depth first, each once.
+  /// A module not owned by a shared_ptr is returned as a non-owning pointer.
+  OrderedDict<std::shared_ptr<Module>> named_modules(const std::string& prefix = "", bool include_self = true) const;
+  std::vector<std::shared_ptr<Module>> modules(bool include_self = true) const;
+  /// Calls fn on every submodule (depth first), then on this module: custom initialisation.
+  void apply(const std::function<void(Module&)>& fn);
+
+  // ---- state ------------------------------------------------------------------------------
+
+  /// Training mode (the default) or evaluation mode, for this module and all submodules.
+  /// Dropout is the layer that cares.
+  virtual void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  /// Clears every parameter's gradient: drops it (set_to_none, the default, as PyTorch 2) or
+  /// fills it with zeros.
+  void zero_grad(bool set_to_none = true);
+
+  /// Converts floating parameters and buffers to `dtype`, keeping requires_grad and gradients.
+  /// The parameters become new tensors: create optimizers after converting.
+  void to(Dtype dtype);
+
+  /// Every parameter and persistent buffer under its dotted name, detached (sharing data with the
+  /// module: clone() a value to keep a snapshot).
+  StateDict state_dict() const;
+  /// Copies `dict`'s values into the module's tensors in place (under no-grad, so optimizers
+  /// holding the parameters keep working). Throws one std::invalid_argument listing every
+  /// problem — missing and unexpected keys when strict, and always every shape mismatch — before
+  /// changing anything. Otherwise returns the keys that did not match.
+  ///
+  ///     auto [missing, unexpected] = net->load_state_dict(sd, /*strict=*/false);
+  IncompatibleKeys load_state_dict(const StateDict& dict, bool strict = true);
+
+  // ---- printing ---------------------------------------------------------------------------
+
+  /// The layer's settings for the printer, e.g. "in_features=3, out_features=5, bias=true".
+  virtual std::string extra_repr() const { return ""; }
+  /// The module and its submodules, indented as PyTorch prints them:
+  ///
+  ///     Sequential(
+  ///       (0): Linear(in_features=3, out_features=5, bias=true)
+  ///       (1): ReLU()
+  ///     )
+  std::string str() const;
+
+ private:
+  struct ParameterEntry {
+    std::string name;
+    Parameter value;
+  };
+  struct BufferEntry {
+    std::string name;
+    Tensor value;
+    bool persistent = true;
+  };
+
+  void check_new_name(const std::string& name, const char* what) const;
+  void add_child(const std::string& name, std::shared_ptr<Module> module);
+  void set_child(const std::string& name, std::shared_ptr<Module> module);
+  void collect_state(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const;
+  template <class F>
+  void walk(bool recurse, F&& fn) const;
+
+  std::string name_;
+  bool training_ = true;
+  // unique_ptr entries: the Parameter& / Tensor& handed out stay valid as the registry grows.
+  std::vector<std::unique_ptr<ParameterEntry>> parameters_;
+  std::vector<std::unique_ptr<BufferEntry>> buffers_;
+  OrderedDict<std::shared_ptr<Module>> children_;
+};
+
+/// Prints module.str().
+std::ostream& operator<<(std::ostream& os, const Module& module);
+
+}  // namespace ag::nn

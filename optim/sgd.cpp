@@ -1,0 +1,134 @@
+#include "optim/sgd.h"
+
+#include "autograd/error.h"
+#include "autograd/grad_mode.h"
+
+namespace ag::optim {
+
+void SGDOptions::validate(const std::string& optimizer) const {
+  AG_CHECK(lr_ >= 0, optimizer, ": invalid learning rate ", lr_, " (expected lr >= 0)");
+  AG_CHECK(momentum_ >= 0, optimizer, ": invalid momentum ", momentum_, " (expected momentum >= 0)");
+  AG_CHECK(weight_decay_ >= 0, optimizer, ": invalid weight_decay ", weight_decay_, " (expected weight_decay >= 0)");
+  AG_CHECK(!nesterov_ || (momentum_ > 0 && dampening_ == 0), optimizer,
+           ": nesterov momentum requires momentum > 0 and dampening 0, got momentum ", momentum_, " and dampening ",
+           dampening_);
+}
+
+void SGDOptions::save(StateDict& dict, const std::string& prefix) const {
+  dict.scalars.insert(prefix + "lr", lr_);
+  dict.scalars.insert(prefix + "momentum", momentum_);
+  dict.scalars.insert(prefix + "dampening", dampening_);
+  dict.scalars.insert(prefix + "weight_decay", weight_decay_);
+  dict.scalars.insert(prefix + "nesterov", nesterov_);
+  dict.scalars.insert(prefix + "maximize", maximize_);
+}
+
+void SGDOptions::load(StateDictReader& reader, const std::string& prefix) {
+  lr_ = reader.scalar(prefix + "lr");
+  momentum_ = reader.scalar(prefix + "momentum");
+  dampening_ = reader.scalar(prefix + "dampening");
+  weight_decay_ = reader.scalar(prefix + "weight_decay");
+  nesterov_ = reader.flag(prefix + "nesterov");
+  maximize_ = reader.flag(prefix + "maximize");
+}
+
+void SGDParamState::save(StateDict& dict, const std::string& prefix) const {
+  dict.tensors.insert(prefix + "momentum_buffer", momentum_buffer.clone());
+}
+
+SGD::SGD(const std::vector<Tensor>& params, const SGDOptions& defaults)
+    : SGD(std::vector<ParamGroup>{ParamGroup(params)}, defaults) {}
+
+SGD::SGD(const std::vector<ParamGroup>& groups, const SGDOptions& defaults)
+    : Optimizer(groups, defaults.clone(), "SGD") {}
+
+std::unique_ptr<OptimizerParamState> SGD::load_param_state(StateDictReader& reader, const std::string& prefix,
+                                                           const Tensor& param) const {
+  if (!reader.has_tensor(prefix + "momentum_buffer")) return nullptr;
+  auto state = std::make_unique<SGDParamState>();
+  state->momentum_buffer = reader.tensor(prefix + "momentum_buffer", param);
+  return state;
+}
+
+namespace {
+
+/// The coefficients of one step, in the parameter's precision as PyTorch rounds them.
+template <class T>
+struct SGDCoefficients {
+  T sign, weight_decay, momentum, one_minus_dampening, neg_lr;
+};
+
+/// One pass over a parameter. The flags are template arguments, so the loop has no branch and
+/// vectorises; the arithmetic follows PyTorch's order (no fused multiply-adds, so results can
+/// differ from PyTorch's vectorised kernels in the last bit).
+template <class T, bool kDecay, bool kMomentum, bool kFirst, bool kNesterov>
+void sgd_update(T* __restrict p, const T* __restrict grad, T* __restrict buf, std::int64_t n,
+                const SGDCoefficients<T> c) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    T g = c.sign * grad[i];  // exact: multiplying by +-1 only sets the sign
+    if constexpr (kDecay) g = g + c.weight_decay * p[i];
+    if constexpr (kMomentum) {
+      T b;
+      if constexpr (kFirst) b = g;
+      else b = buf[i] * c.momentum + c.one_minus_dampening * g;
+      buf[i] = b;
+      if constexpr (kNesterov) g = g + c.momentum * b;
+      else g = b;
+    }
+    p[i] = p[i] + c.neg_lr * g;
+  }
+}
+
+template <class T>
+void sgd_step(const Tensor& param, const Tensor& grad, T* buf, bool first, const SGDOptions& o) {
+  const SGDCoefficients<T> c{o.maximize() ? T(-1) : T(1), static_cast<T>(o.weight_decay()),
+                             static_cast<T>(o.momentum()), static_cast<T>(1 - o.dampening()),
+                             static_cast<T>(-o.lr())};
+  T* p = param.data_ptr<T>();
+  const T* g = grad.data_ptr<T>();
+  const std::int64_t n = param.numel();
+  detail::dispatch_bool(o.weight_decay() != 0, [&](auto decay) {
+    constexpr bool kDecay = decltype(decay)::value;
+    if (o.momentum() == 0) return sgd_update<T, kDecay, false, false, false>(p, g, buf, n, c);
+    detail::dispatch_bool(first, [&](auto first_step) {
+      detail::dispatch_bool(o.nesterov(), [&](auto nesterov) {
+        sgd_update<T, kDecay, true, decltype(first_step)::value, decltype(nesterov)::value>(p, g, buf, n, c);
+      });
+    });
+  });
+}
+
+}  // namespace
+
+Tensor SGD::step(const LossClosure& closure) {
+  Tensor loss;
+  if (closure) {
+    AutoGradMode grad_on(true);
+    loss = closure();
+  }
+  NoGradGuard no_grad;
+  for (const ParamGroup& group : param_groups()) {
+    const SGDOptions& o = options_of<SGDOptions>(group);
+    for (const Tensor& p : group.params()) {
+      const Tensor& grad = p.grad();
+      if (!grad.defined()) continue;
+      check_grad(p, grad);
+      Tensor buf;
+      bool first = false;
+      if (o.momentum() != 0) {
+        SGDParamState& s = state_for<SGDParamState>(p, [] { return std::make_unique<SGDParamState>(); });
+        first = !s.momentum_buffer.defined();
+        if (first) s.momentum_buffer = empty_like(p);  // the first step copies g into it
+        buf = s.momentum_buffer;
+      }
+      dispatch_floating(p.dtype(), "SGD.step", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        sgd_step<T>(p, grad, buf.defined() ? buf.data_ptr<T>() : nullptr, first, o);
+      });
+      detail::bump_version(p);
+    }
+  }
+  return loss;
+}
+
+}  // namespace ag::optim
