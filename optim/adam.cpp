@@ -147,7 +147,7 @@ Tensor Adam::step(const LossClosure& closure) {
   NoGradGuard no_grad;
   for (const ParamGroup& group : param_groups()) {
     const AdamOptionsBase& o = options_of<AdamOptionsBase>(group);
-    const auto [beta1, beta2] = o.betas();
+    const double beta1 = std::get<0>(o.betas()), beta2 = std::get<1>(o.betas());
     const bool l2 = !decoupled_weight_decay_ && o.weight_decay() != 0;
     for (const Tensor& p : group.params()) {
       const Tensor& grad = p.grad();

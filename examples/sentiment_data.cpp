@@ -1,0 +1,158 @@
+#include "sentiment_data.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace sentiment {
+
+std::string vocab_list() {
+  std::string out;
+  for (std::size_t i = 0; i < kVocab.size(); ++i) out += (i ? ", " : "") + kVocab[i];
+  return out;
+}
+
+namespace {
+
+/// Splits UTF-8 text into its characters (each a 1-4 byte string); malformed bytes throw.
+std::vector<std::string> utf8_chars(const std::string& s, const std::string& where) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = n > 0 && i + n <= s.size();
+    for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 0x2;
+    if (!ok) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", c);
+      throw DataError(where + ": invalid UTF-8 (byte " + hex + " at offset " + std::to_string(i) + ")");
+    }
+    out.push_back(s.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+
+std::string trim(const std::string& s) {
+  std::size_t b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+}  // namespace
+
+std::vector<std::int64_t> encode(const std::string& text, const std::string& where, std::int64_t* skipped) {
+  std::vector<std::int64_t> ids;
+  for (const std::string& ch : utf8_chars(text, where)) {
+    auto it = std::find(kVocab.begin() + 1, kVocab.end(), ch);
+    if (it != kVocab.end()) {
+      ids.push_back(it - kVocab.begin());
+    } else if (skipped) {
+      ++*skipped;
+    } else {
+      throw DataError(where + ": the character '" + ch + "' is not in the vocabulary (" + vocab_list() +
+                      "); use --skip-unknown to leave such characters out");
+    }
+  }
+  return ids;
+}
+
+std::int64_t rule_label(const std::vector<std::int64_t>& ids) {
+  int score = 0;
+  for (std::int64_t id : ids) score += kScore[static_cast<std::size_t>(id)];
+  return score > 0 ? 1 : 0;
+}
+
+void builtin_split(std::uint64_t seed, std::int64_t max_len, std::vector<Review>& train, std::vector<Review>& test) {
+  std::vector<Review> all;
+  std::vector<std::int64_t> ids;
+  // every sequence over {优, 良, 差} of length 1..max_len, in counting order
+  for (std::int64_t len = 1; len <= max_len; ++len) {
+    ids.assign(static_cast<std::size_t>(len), 1);
+    while (true) {
+      Review r;
+      r.ids = ids;
+      for (std::int64_t id : ids) r.text += kVocab[static_cast<std::size_t>(id)];
+      r.label = rule_label(ids);
+      all.push_back(std::move(r));
+      std::size_t k = 0;
+      while (k < ids.size() && ids[k] == 3) ids[k++] = 1;
+      if (k == ids.size()) break;
+      ++ids[k];
+    }
+  }
+  ag::Generator gen(seed);
+  for (std::size_t i = all.size(); i > 1; --i) std::swap(all[i - 1], all[gen.random() % i]);  // Fisher-Yates
+  std::size_t n_test = all.size() / 5;
+  test.assign(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n_test));
+  train.assign(all.begin() + static_cast<std::ptrdiff_t>(n_test), all.end());
+}
+
+std::vector<Review> read_tsv(const std::string& path, std::int64_t* skipped) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError("cannot open data file " + path);
+  std::vector<Review> out;
+  std::string line;
+  std::size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    std::string where = "line " + std::to_string(line_no) + " of " + path;
+    if (trim(line).empty() || trim(line)[0] == '#') continue;
+    std::size_t tab = line.find('\t');
+    if (tab == std::string::npos) throw DataError(where + ": expected text<TAB>label");
+    Review r;
+    r.text = trim(line.substr(0, tab));
+    std::string label = trim(line.substr(tab + 1));
+    if (label == "positive" || label == "1") r.label = 1;
+    else if (label == "negative" || label == "0") r.label = 0;
+    else throw DataError(where + ": the label '" + label + "' is not positive/negative or 1/0");
+    r.ids = encode(r.text, where, skipped);
+    if (r.ids.empty()) throw DataError(where + ": the review has no words from the vocabulary (" + vocab_list() + ")");
+    out.push_back(std::move(r));
+  }
+  if (out.empty()) throw DataError(path + ": no reviews found");
+  return out;
+}
+
+void write_file_atomic(const std::string& path, const std::string& contents) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << contents;
+    out.flush();
+    if (!out) {
+      std::remove(tmp.c_str());
+      throw std::runtime_error("cannot write " + path);
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw std::runtime_error("cannot write " + path);
+  }
+}
+
+void write_tsv(const std::string& path, const std::vector<Review>& reviews) {
+  std::ostringstream os;
+  os << "# text<TAB>label, label = positive when 优 +2, 良 +1, 差 -2 sum to more than 0\n";
+  for (const Review& r : reviews) os << r.text << '\t' << (r.label ? "positive" : "negative") << '\n';
+  write_file_atomic(path, os.str());
+}
+
+void make_batch(const std::vector<Review>& reviews, const std::vector<std::int64_t>& order, std::size_t begin,
+                std::size_t end, ag::Tensor& tokens, ag::Tensor& labels) {
+  std::size_t width = 1;
+  for (std::size_t i = begin; i < end; ++i) width = std::max(width, reviews[order[i]].ids.size());
+  auto b = static_cast<std::int64_t>(end - begin), w = static_cast<std::int64_t>(width);
+  std::vector<std::int64_t> toks(static_cast<std::size_t>(b * w), 0), labs;
+  for (std::size_t i = begin; i < end; ++i) {
+    const Review& r = reviews[order[i]];
+    std::copy(r.ids.begin(), r.ids.end(), toks.begin() + static_cast<std::ptrdiff_t>((i - begin) * width));
+    labs.push_back(r.label);
+  }
+  tokens = ag::tensor(toks, {b, w});
+  labels = ag::tensor(labs, {b});
+}
+
+}  // namespace sentiment

@@ -1,0 +1,61 @@
+#pragma once
+// The 优/良/差 review data: the vocabulary, UTF-8 parsing, the built-in seeded data set, and
+// TSV files of `text<TAB>label`.
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "autograd/autograd.h"
+
+namespace sentiment {
+
+/// Index 0 pads short reviews; 优 (excellent), 良 (good), 差 (poor) are the words.
+inline const std::vector<std::string> kVocab{"<pad>", "优", "良", "差"};
+/// The label rule of the built-in data: the sum of these scores is > 0 for a positive review.
+inline const std::vector<int> kScore{0, 2, 1, -2};
+
+/// A bad data file or review text: the message names the file, line and character.
+class DataError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Review {
+  std::string text;
+  std::vector<std::int64_t> ids;  // vocabulary indices, no padding
+  std::int64_t label = 0;         // 1 positive, 0 negative
+};
+
+/// "<pad>, 优, 良, 差"
+std::string vocab_list();
+
+/// The vocabulary indices of `text`'s characters. A character outside the vocabulary throws
+/// DataError naming it, `where` (e.g. "line 3 of data.tsv") and the vocabulary, unless
+/// `skipped` is given: then it is left out and counted.
+std::vector<std::int64_t> encode(const std::string& text, const std::string& where, std::int64_t* skipped = nullptr);
+
+/// The built-in label rule: positive when the sum of the scores is > 0.
+std::int64_t rule_label(const std::vector<std::int64_t>& ids);
+
+/// Every review of 1 to `max_len` words, shuffled with `seed`, split into `train` and `test`
+/// (one in five held out).
+void builtin_split(std::uint64_t seed, std::int64_t max_len, std::vector<Review>& train, std::vector<Review>& test);
+
+/// Reads `text<TAB>label` lines (label: positive/negative or 1/0; blank lines and lines
+/// starting with # are skipped). Unknown characters throw DataError unless `skipped` is given.
+std::vector<Review> read_tsv(const std::string& path, std::int64_t* skipped = nullptr);
+
+/// Writes reviews as `text<TAB>positive|negative` lines, atomically (a temporary file renamed).
+void write_tsv(const std::string& path, const std::vector<Review>& reviews);
+
+/// Writes `contents` to `path` through a temporary file in the same folder and a rename, so a
+/// crash never leaves a partial file.
+void write_file_atomic(const std::string& path, const std::string& contents);
+
+/// Token and label tensors of reviews[order[begin..end)], padded with 0 to the longest review.
+void make_batch(const std::vector<Review>& reviews, const std::vector<std::int64_t>& order, std::size_t begin,
+                std::size_t end, ag::Tensor& tokens, ag::Tensor& labels);
+
+}  // namespace sentiment

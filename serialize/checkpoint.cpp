@@ -1,0 +1,125 @@
+#include "serialize/checkpoint.h"
+
+#include "autograd/generator.h"
+#include "serialize/error.h"
+
+namespace ag {
+
+namespace {
+
+// Name prefixes inside the archive, and the value telling what kind of file it is.
+constexpr const char* kKind = "ag.kind";
+constexpr const char* kModel = "model";
+constexpr const char* kOptimizer = "optimizer";
+constexpr const char* kScheduler = "scheduler";
+constexpr const char* kGenerator = "generator";
+constexpr const char* kMeta = "meta";
+
+NamedTensors items(const nn::StateDict& d) { return d.items(); }
+
+void put_state(Archive& a, const char* prefix, const optim::StateDict& s) {
+  a.set_tensors(prefix, s.tensors.items());
+  for (const auto& [name, value] : s.scalars.items()) a.set(std::string(prefix) + "." + name, value);
+}
+
+optim::StateDict get_state(const Archive& a, const char* prefix, const std::string& path) {
+  optim::StateDict s;
+  for (const auto& [name, t] : a.tensors_with_prefix(prefix)) s.tensors.insert(name, t);
+  for (const auto& [name, v] : a.values_with_prefix(prefix)) {
+    if (const double* d = std::get_if<double>(&v)) s.scalars.insert(name, *d);
+    else throw SerializeError(path, std::string(prefix) + "." + name, std::string("expected float64, it holds ") + value_type_name(v));
+  }
+  return s;
+}
+
+void copy_value(Archive& a, const std::string& name, const ArchiveValue& v) {
+  std::visit([&](const auto& x) { a.set(name, x); }, v);
+}
+
+bool has_prefix(const Archive& a, const std::string& prefix) {
+  return !a.tensors_with_prefix(prefix).empty() || !a.values_with_prefix(prefix).empty();
+}
+
+/// Runs a load_state_dict, naming the file in its error.
+template <class F>
+auto naming(const std::string& path, const char* what, F&& load) {
+  try {
+    return load();
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(path + ": the " + what + " in this file does not fit: " + e.what());
+  }
+}
+
+}  // namespace
+
+void save(const nn::Module& module, const std::string& path, ArchiveFormat format) {
+  Archive a;
+  a.set(kKind, "model");
+  a.set_tensors(kModel, items(module.state_dict()));
+  save_archive(a, path, format);
+}
+
+nn::IncompatibleKeys load(nn::Module& module, const std::string& path, bool strict) {
+  Archive a = load_archive(path);
+  nn::StateDict dict;
+  for (const auto& [name, t] : a.tensors_with_prefix(kModel)) dict.insert(name, t);
+  if (!a.has_value(kKind)) throw SerializeError(path, kKind, "missing: this is not a model or checkpoint file written by ag::save");
+  return naming(path, "model", [&] { return module.load_state_dict(dict, strict); });
+}
+
+void save_checkpoint(const std::string& path, const Checkpoint& ck, ArchiveFormat format) {
+  Archive a;
+  a.set(kKind, "checkpoint");
+  a.set_tensors(kModel, items(ck.model));
+  if (ck.optimizer) put_state(a, kOptimizer, *ck.optimizer);
+  if (ck.scheduler) put_state(a, kScheduler, *ck.scheduler);
+  if (ck.generator) a.set_generator_state(kGenerator, *ck.generator);
+  for (const auto& [name, value] : ck.metadata.values()) copy_value(a, std::string(kMeta) + "." + name, value);
+  save_archive(a, path, format);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  Archive a = load_archive(path);
+  if (!a.has_value(kKind) || a.value(kKind) != ArchiveValue(std::string("checkpoint")))
+    throw SerializeError(path, kKind, "expected \"checkpoint\": this is not a file written by ag::save_checkpoint");
+  Checkpoint ck;
+  for (const auto& [name, t] : a.tensors_with_prefix(kModel)) ck.model.insert(name, t);
+  if (has_prefix(a, kOptimizer)) ck.optimizer = get_state(a, kOptimizer, path);
+  if (has_prefix(a, kScheduler)) ck.scheduler = get_state(a, kScheduler, path);
+  if (!a.values_with_prefix(kGenerator).empty()) ck.generator = a.generator_state(kGenerator);
+  for (const auto& [name, value] : a.values_with_prefix(kMeta)) copy_value(ck.metadata, name, value);
+  return ck;
+}
+
+void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer* optimizer,
+                     const optim::LRScheduler* scheduler, const Archive& metadata) {
+  Checkpoint ck;
+  ck.model = model.state_dict();
+  if (optimizer) ck.optimizer = optimizer->state_dict();
+  if (scheduler) ck.scheduler = scheduler->state_dict();
+  ck.generator = default_generator().get_state();
+  for (const auto& [name, value] : metadata.values()) copy_value(ck.metadata, name, value);
+  save_checkpoint(path, ck);
+}
+
+Archive load_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer* optimizer,
+                        optim::LRScheduler* scheduler) {
+  Checkpoint ck = load_checkpoint(path);
+  if (optimizer && !ck.optimizer) throw SerializeError(path, kOptimizer, "missing: the checkpoint holds no optimizer state");
+  if (scheduler && !ck.scheduler) throw SerializeError(path, kScheduler, "missing: the checkpoint holds no scheduler state");
+  // Check everything before changing anything: a model that does not fit leaves all as it was.
+  nn::StateDict current = model.state_dict(), before;
+  for (const auto& [name, t] : current.items()) before.insert(name, t.clone());
+  naming(path, "model", [&] { return model.load_state_dict(ck.model); });
+  try {
+    if (optimizer) naming(path, "optimizer state", [&] { optimizer->load_state_dict(*ck.optimizer); return 0; });
+    if (scheduler) naming(path, "scheduler state", [&] { scheduler->load_state_dict(*ck.scheduler); return 0; });
+  } catch (...) {
+    model.load_state_dict(before);
+    throw;
+  }
+  if (ck.generator) default_generator().set_state(*ck.generator);
+  return ck.metadata;
+}
+
+}  // namespace ag
