@@ -92,7 +92,10 @@ class OrderedDict {
     for (const Item& item : items_) out.push_back(item.second);
     return out;
   }
-  const std::vector<Item>& items() const { return items_; }
+  /// The (key, value) pairs in order. On a temporary (`model.state_dict().items()`) this is a
+  /// copy, so that a range-for over it does not outlive the dictionary.
+  const std::vector<Item>& items() const& { return items_; }
+  std::vector<Item> items() && { return std::move(items_); }
 
   iterator begin() { return items_.begin(); }
   iterator end() { return items_.end(); }

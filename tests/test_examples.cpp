@@ -1,0 +1,153 @@
+// The examples, run as a user runs them: the sentiment model trains, saves, loads, predicts and
+// resumes exactly; bad input gets one clear message and exit status 1 (2 for usage); the
+// walkthrough and the graph tour print what they promise.
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+
+#ifndef AG_EXAMPLES_DIR
+#define AG_EXAMPLES_DIR ""
+#endif
+
+namespace {
+
+struct Outcome {
+  int status;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+class Examples : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::string(AG_EXAMPLES_DIR).empty()) GTEST_SKIP() << "examples are not built (AG_BUILD_EXAMPLES=OFF)";
+    char tmpl[] = "/tmp/ag_examples_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    if (!dir_.empty()) std::system(("rm -rf '" + dir_ + "'").c_str());
+  }
+
+  /// Runs an example with `args` in the scratch folder.
+  Outcome run(const std::string& example, const std::string& args) {
+    std::string cmd = "cd '" + dir_ + "' && '" + AG_EXAMPLES_DIR + "/" + example + "' " + args + " >'" + dir_ +
+                      "/stdout' 2>'" + dir_ + "/stderr'";
+    int ws = std::system(cmd.c_str());
+    return {WIFEXITED(ws) ? WEXITSTATUS(ws) : -1, slurp(dir_ + "/stdout"), slurp(dir_ + "/stderr")};
+  }
+  bool exists(const std::string& name) const { return std::ifstream(dir_ + "/" + name).good(); }
+  std::string file(const std::string& name) const { return slurp(dir_ + "/" + name); }
+
+  std::string dir_;
+};
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_F(Examples, SentimentTrainsToFullHeldOutAccuracyAndWritesItsFiles) {
+  Outcome r = run("sentiment", "train --out model.ckpt");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "final: epochs=30 ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "train_acc=1.000 test_acc=1.000")) << r.out;
+  EXPECT_TRUE(exists("model.ckpt"));
+  EXPECT_TRUE(contains(file("train.tsv"), "\tpositive\n"));
+  EXPECT_TRUE(contains(file("test.tsv"), "\tnegative\n"));
+  std::string metrics = file("metrics.csv");
+  EXPECT_EQ(metrics.rfind("step,loss,accuracy\n1,", 0), 0u) << metrics.substr(0, 80);
+  EXPECT_TRUE(contains(r.out, "epoch 30/30")) << "plain progress lines when stdout is not a terminal";
+}
+
+TEST_F(Examples, SentimentPredictsTheSeedReviews) {
+  ASSERT_EQ(run("sentiment", "train --out model.ckpt").status, 0);
+  Outcome r = run("sentiment", "predict --model model.ckpt 优优良 差差良 良 优差");
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  std::vector<std::string> want{"优优良\tpositive\t", "差差良\tnegative\t", "良\tpositive\t", "优差\tnegative\t"};
+  for (const std::string& w : want) {
+    ASSERT_TRUE(std::getline(lines, line));
+    EXPECT_EQ(line.rfind(w, 0), 0u) << line;
+    double p = std::stod(line.substr(w.size()));
+    EXPECT_GT(p, 0.5);
+    EXPECT_LE(p, 1.0);
+  }
+  Outcome e = run("sentiment", "eval --model model.ckpt");
+  ASSERT_EQ(e.status, 0) << e.err;
+  EXPECT_TRUE(contains(e.out, "accuracy=1.000")) << e.out;
+}
+
+TEST_F(Examples, SentimentResumeEqualsUninterruptedTraining) {
+  ASSERT_EQ(run("sentiment", "train --epochs 6 --out straight.ckpt").status, 0);
+  ASSERT_EQ(run("sentiment", "train --epochs 3 --out half.ckpt").status, 0);
+  Outcome r = run("sentiment", "train --epochs 6 --resume half.ckpt --out resumed.ckpt");
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string a = file("straight.ckpt"), b = file("resumed.ckpt");
+  ASSERT_FALSE(a.empty());
+  EXPECT_TRUE(a == b) << "the resumed checkpoint differs from the uninterrupted one";
+}
+
+TEST_F(Examples, SentimentNamesAnUnknownCharacterAndWritesNothing) {
+  Outcome p = run("sentiment", "predict --model nothing.ckpt 优好");
+  EXPECT_EQ(p.status, 1);
+  std::ofstream(dir_ + "/reviews.tsv") << "优优\tpositive\n差好差\tnegative\n";
+  Outcome r = run("sentiment", "train --data reviews.tsv --out model.ckpt");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.err, "line 2 of reviews.tsv")) << r.err;
+  EXPECT_TRUE(contains(r.err, "'好'")) << r.err;
+  EXPECT_TRUE(contains(r.err, "<pad>, 优, 良, 差")) << r.err;
+  EXPECT_FALSE(exists("model.ckpt"));
+  Outcome skip = run("sentiment", "train --data reviews.tsv --skip-unknown --epochs 2 --out model.ckpt");
+  EXPECT_EQ(skip.status, 0) << skip.err;
+  EXPECT_TRUE(contains(skip.err, "skipped 1 characters")) << skip.err;
+}
+
+TEST_F(Examples, SentimentRejectsDamagedCheckpointsAndBadOptions) {
+  ASSERT_EQ(run("sentiment", "train --epochs 1 --out model.ckpt").status, 0);
+  std::string bytes = file("model.ckpt");
+  std::ofstream(dir_ + "/cut.ckpt", std::ios::binary) << bytes.substr(0, bytes.size() - 7);
+  Outcome cut = run("sentiment", "predict --model cut.ckpt 优");
+  EXPECT_EQ(cut.status, 1);
+  EXPECT_TRUE(contains(cut.err, "cut.ckpt")) << cut.err;
+  EXPECT_TRUE(cut.out.empty());
+  std::ofstream(dir_ + "/foreign.ckpt") << "{\"hello\": 1}";
+  EXPECT_EQ(run("sentiment", "eval --model foreign.ckpt").status, 1);
+  EXPECT_EQ(run("sentiment", "train --epochs 0").status, 2);
+  EXPECT_EQ(run("sentiment", "train --lr abc").status, 2);
+  EXPECT_EQ(run("sentiment", "frobnicate").status, 2);
+  EXPECT_EQ(run("sentiment", "predict").status, 2);
+}
+
+TEST_F(Examples, EmbeddingVsLinearRetellsTheArticle) {
+  Outcome r = run("embedding_vs_linear", "");
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* part : {"[1] manual_seed(1)", "Embedding(3, 5)", "emb([2]) = tensor([[",
+                           "IndexError: embedding: index 3 is out of range for 3 embeddings (valid: 0..2)",
+                           "Parameter containing:", "emb2([0]) = ", "Linear(in_features=3, out_features=5, bias=true)",
+                           "y.shape = [5]", "equal to lin(x): true", "invalid_argument: Linear.weight", "[12]",
+                           "same values: true, same gradients: true"})
+    EXPECT_TRUE(contains(r.out, part)) << "missing: " << part;
+}
+
+TEST_F(Examples, AutogradGraphTourWritesTheGraph) {
+  Outcome r = run("autograd_graph", "--out .");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "MulBackward0  -> [3]  float32  saved 2"));
+  EXPECT_TRUE(contains(r.out, "(freed)"));
+  EXPECT_TRUE(contains(r.out, "dy/dw = x = tensor([1., 2., 3.])"));
+  EXPECT_TRUE(contains(r.out, "a third one fails"));
+  EXPECT_TRUE(contains(r.out, "tanh''(0.5) = -2 tanh (1 - tanh^2) = -0.72686"));
+  EXPECT_TRUE(contains(file("graph.dot"), "EmbeddingBackward0"));
+}
