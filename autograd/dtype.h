@@ -3,6 +3,7 @@
 // int64 (indices, labels, masks).
 
 #include <cstdint>
+#include <limits>
 #include <ostream>
 #include <type_traits>
 
@@ -43,6 +44,23 @@ constexpr Dtype dtype_of() {
   if constexpr (std::is_same_v<T, float>) return Dtype::Float32;
   else if constexpr (std::is_same_v<T, double>) return Dtype::Float64;
   else return Dtype::Int64;
+}
+
+/// `v` as a D, as static_cast does, but never undefined: a floating value that is NaN or outside
+/// the range of the (signed) integer type D becomes D's lowest value, which is what x86's
+/// conversion (and so PyTorch) gives for int64.
+///
+///     ag::convert<std::int64_t>(1e30);   // INT64_MIN, not undefined behaviour
+template <class D, class S>
+constexpr D convert(S v) {
+  if constexpr (std::is_integral_v<D> && std::is_floating_point_v<S>) {
+    static_assert(std::is_signed_v<D>, "convert: signed integer targets only");
+    // [-2^(bits-1), 2^(bits-1)) holds every value that converts (both bounds are exact in S);
+    // the negated test also catches NaN.
+    constexpr S lo = static_cast<S>(std::numeric_limits<D>::min());
+    if (!(v >= lo && v < -lo)) return std::numeric_limits<D>::min();
+  }
+  return static_cast<D>(v);
 }
 
 /// The dtype of `a op b`, as PyTorch promotes: float64 beats float32 beats int64.

@@ -11,7 +11,9 @@ namespace ag {
 /// Accumulates d(sum of tensors[i] * grad_tensors[i]) / d(leaf) into every leaf's grad().
 /// A one-element tensor needs no grad_tensor. The graph's saved tensors are freed as the pass
 /// walks it unless retain_graph (default: create_graph); create_graph records the backward
-/// pass itself, for higher-order derivatives.
+/// pass itself, for higher-order derivatives. That recorded graph ends at the leaves, so a leaf's
+/// grad() then holds the leaf itself: a reference cycle, as in PyTorch. Free it with
+/// `leaf.set_grad({})` (or zero_grad()) when done, or use ag::grad, which touches no .grad.
 ///
 ///     auto loss = (w * x).sum();
 ///     ag::backward({loss});          // same as loss.backward()

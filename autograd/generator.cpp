@@ -107,9 +107,11 @@ template <class T>
 void Generator::fill_randint(T* out, std::int64_t n, std::int64_t low, std::int64_t high) {
   AG_CHECK(high > low, "randint: expected low < high, got low=", low, " high=", high);
   std::lock_guard<std::mutex> lock(mutex_);
-  auto range = static_cast<unsigned __int128>(static_cast<std::uint64_t>(high - low));
+  // In unsigned arithmetic: high - low may exceed INT64_MAX (randint(INT64_MIN, INT64_MAX)).
+  const auto base = static_cast<std::uint64_t>(low);
+  const auto range = static_cast<unsigned __int128>(static_cast<std::uint64_t>(high) - base);
   for (std::int64_t i = 0; i < n; ++i)
-    out[i] = static_cast<T>(low + static_cast<std::int64_t>((next() * range) >> 64));
+    out[i] = static_cast<T>(static_cast<std::int64_t>(base + static_cast<std::uint64_t>((next() * range) >> 64)));
 }
 
 #define AG_INSTANTIATE(T)                                                             \

@@ -5,6 +5,7 @@
 // per size, so without a pool most of them go through its slower shared path.
 
 #include <cstddef>
+#include <cstdint>
 #include <new>
 
 namespace ag::detail {
@@ -22,7 +23,10 @@ struct PoolAllocator {
   PoolAllocator() = default;
   template <class U>
   PoolAllocator(const PoolAllocator<U>&) noexcept {}
-  T* allocate(std::size_t n) { return static_cast<T*>(pool_allocate(n * sizeof(T))); }
+  T* allocate(std::size_t n) {
+    if (n > static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(T)) throw std::bad_array_new_length();
+    return static_cast<T*>(pool_allocate(n * sizeof(T)));
+  }
   void deallocate(T* p, std::size_t n) noexcept { pool_deallocate(p, n * sizeof(T)); }
   template <class U>
   bool operator==(const PoolAllocator<U>&) const noexcept {

@@ -11,6 +11,10 @@ std::string to_string(const Shape& s) {
   return out + "]";
 }
 
+void Shape::throw_too_many_elements() const {
+  AG_CHECK(false, "shape ", *this, " has more elements than an int64 can count");
+}
+
 std::int64_t wrap_dim(std::int64_t dim, std::int64_t ndim, const char* op) {
   std::int64_t lo = ndim > 0 ? -ndim : -1, hi = ndim > 0 ? ndim - 1 : 0;
   AG_CHECK_INDEX(dim >= lo && dim <= hi, op, ": dimension ", dim, " is out of range for a ", ndim,

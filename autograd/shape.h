@@ -61,10 +61,12 @@ class Shape {
   }
   void pop_back() { --n_; }
 
-  /// Product of the sizes (1 for a scalar).
+  /// Product of the sizes (1 for a scalar). Throws std::invalid_argument when it does not fit
+  /// in an int64 (a shape no tensor could have).
   std::int64_t numel() const {
     std::int64_t n = 1;
-    for (std::size_t i = 0; i < n_; ++i) n *= d_[i];
+    for (std::size_t i = 0; i < n_; ++i)
+      if (__builtin_mul_overflow(n, d_[i], &n)) throw_too_many_elements();
     return n;
   }
   std::vector<std::int64_t> vec() const { return {begin(), end()}; }
@@ -82,6 +84,7 @@ class Shape {
   void assign(It first, It last) {
     for (; first != last; ++first) push_back(static_cast<std::int64_t>(*first));
   }
+  [[noreturn]] void throw_too_many_elements() const;
   static void check_room(std::size_t n) {
     AG_CHECK(n <= kMaxDims, "ag tensors have at most ", kMaxDims, " dimensions, asked for ", n);
   }

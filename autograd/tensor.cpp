@@ -61,7 +61,7 @@ std::vector<T> Tensor::to_vector() const {
   dispatch(dtype(), [&](auto tag) {
     using S = typename decltype(tag)::type;
     const S* p = detail::data<S>(*this);
-    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(p[i]);
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = convert<T>(p[i]);
   });
   return out;
 }
@@ -72,7 +72,7 @@ T Tensor::item() const {
            " (", numel(), " elements)");
   return dispatch(dtype(), [&](auto tag) {
     using S = typename decltype(tag)::type;
-    return static_cast<T>(detail::data<S>(*this)[0]);
+    return convert<T>(detail::data<S>(*this)[0]);
   });
 }
 
@@ -91,7 +91,7 @@ T Tensor::at(std::initializer_list<std::int64_t> index) const {
   }
   return dispatch(dtype(), [&](auto tag) {
     using S = typename decltype(tag)::type;
-    return static_cast<T>(detail::data<S>(*this)[flat]);
+    return convert<T>(detail::data<S>(*this)[flat]);
   });
 }
 
@@ -118,7 +118,8 @@ Tensor& Tensor::requires_grad_(bool requires_grad) {
   AG_CHECK_STATE(!impl_->grad_fn, "requires_grad_(): only leaf tensors can change requires_grad; this one was "
                  "computed by ", impl_->grad_fn->name(), ". Use detach() to get a leaf.");
   AG_CHECK(!requires_grad || is_floating(impl_->dtype),
-           "requires_grad_(): only floating point tensors can require gradients, this one is ", impl_->dtype);
+           "requires_grad_(): only floating point tensors can require gradients, this one is ", impl_->dtype,
+           " of shape ", impl_->shape);
   impl_->requires_grad = requires_grad;
   return *this;
 }
@@ -183,7 +184,7 @@ Tensor Tensor::to(Dtype dtype) const {
       using D = typename decltype(dst_tag)::type;
       const S* src = detail::data<S>(*this);
       D* dst = detail::data<D>(out);
-      for (std::int64_t i = 0; i < impl_->numel; ++i) dst[i] = static_cast<D>(src[i]);
+      for (std::int64_t i = 0; i < impl_->numel; ++i) dst[i] = convert<D>(src[i]);
     });
   });
   if (is_floating(dtype) && needs_grad(*this)) {
@@ -232,7 +233,7 @@ Tensor fill_with(const Shape& shape, Dtype dtype, F&& value_at) {
   dispatch(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* p = detail::data<T>(out);
-    for (std::int64_t i = 0; i < out.numel(); ++i) p[i] = static_cast<T>(value_at(i));
+    for (std::int64_t i = 0; i < out.numel(); ++i) p[i] = convert<T>(value_at(i));
   });
   return out;
 }
@@ -305,9 +306,15 @@ Tensor arange(Scalar start, Scalar end, Scalar step, TensorOptions options) {
            " (start ", s, ")");
   bool integral = start.is_integral() && end.is_integral() && step.is_integral();
   Dtype dtype = options.has_dtype() ? options.dtype() : (integral ? kInt64 : kFloat32);
-  auto n = static_cast<std::int64_t>(std::ceil((e - s) / st));
+  const double count = std::ceil((e - s) / st);
+  AG_CHECK(count < 0x1p62, "arange: start ", s, ", end ", e, " and step ", st, " give ", count,
+           " elements, more than a tensor can hold");
+  auto n = static_cast<std::int64_t>(count);
+  // start + i * step in unsigned arithmetic: the value is in [start, end), the partial product may not be.
+  auto int_at = [a = static_cast<std::uint64_t>(start.to_int()), b = static_cast<std::uint64_t>(step.to_int())](
+                    std::int64_t i) { return static_cast<std::int64_t>(a + static_cast<std::uint64_t>(i) * b); };
   Tensor out = integral && dtype == kInt64
-                   ? fill_with({n}, dtype, [&](std::int64_t i) { return start.to_int() + i * step.to_int(); })
+                   ? fill_with({n}, dtype, int_at)
                    : fill_with({n}, dtype, [&](std::int64_t i) { return s + static_cast<double>(i) * st; });
   return finish(out, options);
 }

@@ -28,7 +28,7 @@ struct HookList;
 ///     x * 0.5    // int64 becomes float32
 class Scalar {
  public:
-  Scalar(double v) : d_(v), i_(static_cast<std::int64_t>(v)), integral_(false) {}
+  Scalar(double v) : d_(v), i_(convert<std::int64_t>(v)), integral_(false) {}
   Scalar(float v) : Scalar(static_cast<double>(v)) {}
   Scalar(int v) : d_(v), i_(v), integral_(true) {}
   Scalar(long v) : d_(static_cast<double>(v)), i_(v), integral_(true) {}
@@ -42,7 +42,7 @@ class Scalar {
   bool is_integral() const { return integral_; }
   template <class T>
   T to() const {
-    if constexpr (std::is_integral_v<T>) return static_cast<T>(integral_ ? i_ : static_cast<std::int64_t>(d_));
+    if constexpr (std::is_integral_v<T>) return static_cast<T>(i_);  // i_ is d_ converted when not integral
     else return static_cast<T>(d_);
   }
 
@@ -303,7 +303,7 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t);
 /// Integers give int64, any floating value gives float32, unless a dtype is passed.
 class NestedList {
  public:
-  NestedList(double v) : values_{v}, ints_{static_cast<std::int64_t>(v)}, integral_(false) {}
+  NestedList(double v) : values_{v}, ints_{convert<std::int64_t>(v)}, integral_(false) {}
   NestedList(float v) : NestedList(static_cast<double>(v)) {}
   NestedList(int v) : NestedList(Int{v}) {}
   NestedList(long v) : NestedList(Int{v}) {}

@@ -1,6 +1,8 @@
 #pragma once
 // TensorImpl: what a Tensor handle points to. Internal header for ops and the engine.
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "autograd/storage.h"
@@ -29,8 +31,13 @@ namespace detail {
 
 /// A new contiguous tensor with uninitialised data.
 inline Tensor make_tensor(const Shape& shape, Dtype dtype) {
+  const std::int64_t numel = shape.numel();
+  // Sizes come from users (zeros({n}), one_hot(x, n), ...): a negative count or a byte count past
+  // what a pointer difference can hold would wrap into a too-small buffer.
+  AG_CHECK(numel >= 0 && static_cast<std::uint64_t>(numel) <= PTRDIFF_MAX / element_size(dtype),
+           "cannot make a ", dtype, " tensor of shape ", shape, ": ", numel, " elements");
   auto impl = std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>());
-  impl->numel = shape.numel();
+  impl->numel = numel;
   impl->storage = Storage::make(dtype, static_cast<std::size_t>(impl->numel));
   impl->data = impl->storage->data;
   impl->shape = shape;

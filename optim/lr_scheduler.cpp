@@ -7,6 +7,26 @@
 
 namespace ag::optim {
 
+namespace {
+
+// Options a scheduler would otherwise accept silently and turn into rates that flip sign, become
+// nan or inf, or never change (PyTorch does not check them; ag does, on construction and on load).
+void check_gamma(const std::string& owner, double gamma) {
+  AG_CHECK(std::isfinite(gamma) && gamma > 0, owner, ": invalid gamma ", gamma, " (expected a finite gamma > 0)");
+}
+
+void check_milestones(const std::string& owner, const std::vector<std::int64_t>& milestones) {
+  for (std::int64_t m : milestones)
+    AG_CHECK(m >= 0, owner, ": invalid milestone ", m, " (expected epochs >= 0)");
+}
+
+void check_eta_min(const std::string& owner, double eta_min) {
+  AG_CHECK(std::isfinite(eta_min) && eta_min >= 0, owner, ": invalid eta_min ", eta_min,
+           " (expected a finite eta_min >= 0)");
+}
+
+}  // namespace
+
 LRScheduler::LRScheduler(Optimizer& optimizer, std::string name) : optimizer_(optimizer), name_(std::move(name)) {
   for (const ParamGroup& group : optimizer_.param_groups()) base_lrs_.push_back(group.options().get_lr());
 }
@@ -71,6 +91,7 @@ void LRScheduler::load_state_dict(const StateDict& dict) {
 StepLR::StepLR(Optimizer& optimizer, std::int64_t step_size, double gamma)
     : LRScheduler(optimizer, "StepLR"), step_size_(step_size), gamma_(gamma) {
   AG_CHECK(step_size >= 1, "StepLR: invalid step_size ", step_size, " (expected step_size >= 1)");
+  check_gamma(name(), gamma);
   initial_step();
 }
 
@@ -86,12 +107,15 @@ void StepLR::save_options(StateDict& dict) const {
 void StepLR::load_options(StateDictReader& reader) {
   step_size_ = reader.integer("step_size", 1);
   gamma_ = reader.scalar("gamma");
+  check_gamma(reader.owner(), gamma_);
 }
 
 // ---- MultiStepLR -------------------------------------------------------------------------------
 
 MultiStepLR::MultiStepLR(Optimizer& optimizer, std::vector<std::int64_t> milestones, double gamma)
     : LRScheduler(optimizer, "MultiStepLR"), milestones_(std::move(milestones)), gamma_(gamma) {
+  check_milestones(name(), milestones_);
+  check_gamma(name(), gamma);
   std::sort(milestones_.begin(), milestones_.end());
   initial_step();
 }
@@ -115,12 +139,14 @@ void MultiStepLR::load_options(StateDictReader& reader) {
   std::sort(milestones.begin(), milestones.end());
   milestones_ = std::move(milestones);
   gamma_ = reader.scalar("gamma");
+  check_gamma(reader.owner(), gamma_);
 }
 
 // ---- ExponentialLR -----------------------------------------------------------------------------
 
 ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma)
     : LRScheduler(optimizer, "ExponentialLR"), gamma_(gamma) {
+  check_gamma(name(), gamma);
   initial_step();
 }
 
@@ -130,13 +156,17 @@ double ExponentialLR::lr_at(double base_lr, std::int64_t epoch) const {
 
 void ExponentialLR::save_options(StateDict& dict) const { dict.scalars.insert("gamma", gamma_); }
 
-void ExponentialLR::load_options(StateDictReader& reader) { gamma_ = reader.scalar("gamma"); }
+void ExponentialLR::load_options(StateDictReader& reader) {
+  gamma_ = reader.scalar("gamma");
+  check_gamma(reader.owner(), gamma_);
+}
 
 // ---- CosineAnnealingLR -------------------------------------------------------------------------
 
 CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, std::int64_t T_max, double eta_min)
     : LRScheduler(optimizer, "CosineAnnealingLR"), T_max_(T_max), eta_min_(eta_min) {
   AG_CHECK(T_max >= 1, "CosineAnnealingLR: invalid T_max ", T_max, " (expected T_max >= 1)");
+  check_eta_min(name(), eta_min);
   initial_step();
 }
 
@@ -154,6 +184,7 @@ void CosineAnnealingLR::save_options(StateDict& dict) const {
 void CosineAnnealingLR::load_options(StateDictReader& reader) {
   T_max_ = reader.integer("T_max", 1);
   eta_min_ = reader.scalar("eta_min");
+  check_eta_min(reader.owner(), eta_min_);
 }
 
 // ---- LinearLR ----------------------------------------------------------------------------------

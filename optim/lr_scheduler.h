@@ -64,6 +64,7 @@ class LRScheduler {
 };
 
 /// Multiplies the rate by gamma every step_size epochs: `base_lr * gamma^(epoch / step_size)`.
+/// step_size >= 1 and a finite gamma > 0, or std::invalid_argument.
 ///
 ///     ag::optim::StepLR scheduler(optimizer, 30, 0.1);   // 0.05 until epoch 30, 0.005 until 60, ...
 class StepLR : public LRScheduler {
@@ -81,7 +82,7 @@ class StepLR : public LRScheduler {
 };
 
 /// Multiplies the rate by gamma at each milestone: `base_lr * gamma^(number of milestones <= epoch)`
-/// (a milestone listed twice counts twice).
+/// (a milestone listed twice counts twice). Milestones >= 0 and a finite gamma > 0.
 ///
 ///     ag::optim::MultiStepLR scheduler(optimizer, {30, 80}, 0.1);
 class MultiStepLR : public LRScheduler {
@@ -98,7 +99,7 @@ class MultiStepLR : public LRScheduler {
   double gamma_;
 };
 
-/// Multiplies the rate by gamma every epoch: `base_lr * gamma^epoch`.
+/// Multiplies the rate by gamma every epoch: `base_lr * gamma^epoch` (a finite gamma > 0).
 ///
 ///     ag::optim::ExponentialLR scheduler(optimizer, 0.95);
 class ExponentialLR : public LRScheduler {
@@ -116,7 +117,7 @@ class ExponentialLR : public LRScheduler {
 
 /// Cosine annealing (Loshchilov & Hutter, SGDR, without restarts):
 /// `eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2`, which reaches eta_min at
-/// epoch T_max and then rises again, as in PyTorch.
+/// epoch T_max and then rises again, as in PyTorch. T_max >= 1 and a finite eta_min >= 0.
 ///
 ///     ag::optim::CosineAnnealingLR scheduler(optimizer, /*T_max=*/100, /*eta_min=*/1e-5);
 class CosineAnnealingLR : public LRScheduler {

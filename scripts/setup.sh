@@ -1,8 +1,12 @@
 # Shared by run.sh and test.sh: install missing Debian packages, configure and build ag.
 # Quiet when there is nothing to do; build output goes to build/build.log.
 
+# libopenmpi-dev and openmpi-bin: ag::distributed and its mpirun tests (CMake skips both without them).
 AG_PACKAGES=(build-essential cmake libxtensor-dev libxtensor-blas-dev xtl-dev libxsimd-dev libopenblas-dev
-  libcereal-dev libgtest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev)
+  libcereal-dev libgtest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libopenmpi-dev openmpi-bin)
+
+# Only for the test suite (test.sh), so that run.sh stays lean: valgrind runs the leak test.
+AG_TEST_PACKAGES=(valgrind)
 
 ag_install_packages() {
   local missing=()

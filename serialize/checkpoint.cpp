@@ -67,6 +67,17 @@ nn::IncompatibleKeys load(nn::Module& module, const std::string& path, bool stri
   return naming(path, "model", [&] { return module.load_state_dict(dict, strict); });
 }
 
+void save_safetensors(const nn::Module& module, const std::string& path) {
+  save_safetensors(module.state_dict().items(), path);
+}
+
+nn::IncompatibleKeys load_safetensors(nn::Module& module, const std::string& path, bool strict) {
+  SafetensorsFile file = load_safetensors(path);
+  nn::StateDict dict;
+  for (auto& [name, t] : file.tensors) dict.insert(name, t);
+  return naming(path, "state_dict", [&] { return module.load_state_dict(dict, strict); });
+}
+
 void save_checkpoint(const std::string& path, const Checkpoint& ck, ArchiveFormat format) {
   Archive a;
   a.set(kKind, "checkpoint");

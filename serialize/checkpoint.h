@@ -11,6 +11,7 @@
 #include "optim/optimizer.h"
 #include "serialize/archive.h"
 #include "serialize/archive_format.h"
+#include "serialize/safetensors.h"
 
 namespace ag {
 
@@ -25,6 +26,18 @@ void save(const nn::Module& module, const std::string& path, ArchiveFormat forma
 ///
 ///     ag::load(model, "model.ag");
 nn::IncompatibleKeys load(nn::Module& module, const std::string& path, bool strict = true);
+
+/// Saves a module's state_dict as safetensors, the format PyTorch reads by name:
+/// `model.load_state_dict(safetensors.torch.load_file("model.safetensors"))`.
+///
+///     ag::save_safetensors(model, "model.safetensors");
+void save_safetensors(const nn::Module& module, const std::string& path);
+
+/// Loads a safetensors file (e.g. written from PyTorch's state_dict) into `module` by name, with
+/// load_state_dict's checks; float64 files load into float32 modules and vice versa.
+///
+///     ag::load_safetensors(model, "from_torch.safetensors");
+nn::IncompatibleKeys load_safetensors(nn::Module& module, const std::string& path, bool strict = true);
 
 /// Everything a training run needs to continue exactly where it stopped.
 ///

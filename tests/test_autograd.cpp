@@ -342,6 +342,8 @@ TEST(HigherOrder, BackwardWithCreateGraphKeepsAGraphInDotGrad) {
   ASSERT_TRUE(g.requires_grad());
   auto d2 = ag::grad({g.sum()}, {x})[0];
   EXPECT_DOUBLE_EQ(d2.item<double>(), 6 * 1.5);
+  // x -> x.grad -> its graph -> x is a reference cycle (as in PyTorch): drop the gradient to free it.
+  x.set_grad(Tensor());
 }
 
 TEST(LongChain, HundredThousandOpsBackwardAndFree) {

@@ -173,3 +173,34 @@ TEST(Checkpoint, DamagedOrForeignFilesAreSerializeErrors) {
   std::remove(path.c_str());
   std::remove(model_only.c_str());
 }
+
+TEST(Safetensors, ModelRoundTripByName) {
+  auto a = mlp(8, 1), b = mlp(8, 2);
+  a->eval();
+  b->eval();
+  std::string path = temp_path("model.safetensors");
+  save_safetensors(*a, path);
+  load_safetensors(*b, path);
+  Tensor x = randn({3, 4});
+  EXPECT_TRUE(equal(a->forward(x), b->forward(x)));
+  std::remove(path.c_str());
+}
+
+TEST(Safetensors, AStateDictWrittenByPyTorchLoadsIntoAModule) {
+  // tests/data/torch_linear.safetensors: PyTorch's nn.Linear(4, 3) saved under the name "fc",
+  // with an input and PyTorch's output for it
+  struct Net : nn::Module {
+    std::shared_ptr<nn::Linear> fc = register_module("fc", std::make_shared<nn::Linear>(4, 3));
+  } net;
+  nn::IncompatibleKeys keys = load_safetensors(net, std::string(AG_TEST_DATA_DIR) + "/torch_linear.safetensors", false);
+  EXPECT_TRUE(keys.missing_keys.empty());
+  EXPECT_EQ(keys.unexpected_keys.size(), 5u);  // input, output, target... are not parameters
+  SafetensorsFile file = ag::load_safetensors(std::string(AG_TEST_DATA_DIR) + "/torch_linear.safetensors");
+  Tensor input, output;
+  for (const auto& [name, t] : file.tensors) {
+    if (name == "input") input = t;
+    if (name == "output") output = t;
+  }
+  EXPECT_TRUE(allclose((*net.fc)(input), output, 1e-6, 1e-6));
+  EXPECT_THROW(load_safetensors(net, std::string(AG_TEST_DATA_DIR) + "/torch_linear.safetensors"), std::invalid_argument);
+}

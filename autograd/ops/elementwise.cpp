@@ -113,8 +113,10 @@ Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) {
   // a: [*a], b: [*b] -> out: broadcast(a, b)
   Dtype dtype = result_type(a, b, "add");
   double al = alpha.to_double();
-  Tensor out = al == 1.0 ? binary(a, b, "add", dtype, [](auto x, auto y) { return x + y; })
-                         : binary(a, b, "add", dtype, [al](auto x, auto y) { return x + static_cast<decltype(y)>(al) * y; });
+  Tensor out = al == 1.0 ? binary(a, b, "add", dtype, [](auto x, auto y) { return kernels::wrap_add(x, y); })
+                         : binary(a, b, "add", dtype, [alpha](auto x, auto y) {
+                             return kernels::wrap_add(x, kernels::wrap_mul(alpha.to<decltype(y)>(), y));
+                           });
   if (needs_grad(a, b))
     record("AddBackward0", out, {a, b}, {}, [sa = a.shape(), sb = b.shape(), al](const Tensor& g, const BackwardContext& ctx) -> Grads {
       return {ctx.needs_grad(0) ? sum_to(g, sa) : Tensor(),
@@ -131,7 +133,7 @@ Tensor add(const Tensor& a, Scalar b) {
   dispatch(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     T s = b.to<T>();
-    kernels::map1(detail::data<T>(ca), detail::data<T>(out), out.numel(), [s](T x) { return x + s; });
+    kernels::map1(detail::data<T>(ca), detail::data<T>(out), out.numel(), [s](T x) { return kernels::wrap_add(x, s); });
   });
   if (needs_grad(a))
     record("AddBackward1", out, {a}, {}, [](const Tensor& g, const BackwardContext&) -> Grads { return {g}; });
@@ -142,7 +144,9 @@ Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
   // a: [*a], b: [*b] -> out: broadcast(a, b)
   Dtype dtype = result_type(a, b, "sub");
   double al = alpha.to_double();
-  Tensor out = binary(a, b, "sub", dtype, [al](auto x, auto y) { return x - static_cast<decltype(y)>(al) * y; });
+  Tensor out = binary(a, b, "sub", dtype, [alpha](auto x, auto y) {
+    return kernels::wrap_sub(x, kernels::wrap_mul(alpha.to<decltype(y)>(), y));
+  });
   if (needs_grad(a, b))
     record("SubBackward0", out, {a, b}, {}, [sa = a.shape(), sb = b.shape(), al](const Tensor& g, const BackwardContext& ctx) -> Grads {
       return {ctx.needs_grad(0) ? sum_to(g, sa) : Tensor(), ctx.needs_grad(1) ? sum_to(g * -al, sb) : Tensor()};
@@ -150,7 +154,9 @@ Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
   return out;
 }
 
-Tensor sub(const Tensor& a, Scalar b) { return add(a, Scalar(b.is_integral() ? Scalar(-b.to_int()) : Scalar(-b.to_double()))); }
+Tensor sub(const Tensor& a, Scalar b) {
+  return add(a, b.is_integral() ? Scalar(kernels::wrap_neg(b.to_int())) : Scalar(-b.to_double()));
+}
 
 Tensor rsub(const Tensor& a, Scalar b) {
   check_defined(a, "rsub", "input");
@@ -160,7 +166,7 @@ Tensor rsub(const Tensor& a, Scalar b) {
   dispatch(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     T s = b.to<T>();
-    kernels::map1(detail::data<T>(ca), detail::data<T>(out), out.numel(), [s](T x) { return s - x; });
+    kernels::map1(detail::data<T>(ca), detail::data<T>(out), out.numel(), [s](T x) { return kernels::wrap_sub(s, x); });
   });
   if (needs_grad(a))
     record("RsubBackward1", out, {a}, {}, [](const Tensor& g, const BackwardContext&) -> Grads { return {-g}; });
@@ -169,7 +175,7 @@ Tensor rsub(const Tensor& a, Scalar b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   // a: [*a], b: [*b] -> out: broadcast(a, b)
-  Tensor out = binary(a, b, "mul", result_type(a, b, "mul"), [](auto x, auto y) { return x * y; });
+  Tensor out = binary(a, b, "mul", result_type(a, b, "mul"), [](auto x, auto y) { return kernels::wrap_mul(x, y); });
   if (needs_grad(a, b))
     record("MulBackward0", out, {a, b}, {save(a), save(b)}, [](const Tensor& g, const BackwardContext& ctx) -> Grads {
       const Tensor &a = ctx.saved(0), &b = ctx.saved(1);
@@ -187,7 +193,7 @@ Tensor mul(const Tensor& a, Scalar b) {
   dispatch(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     T s = b.to<T>();
-    kernels::map1(detail::data<T>(ca), detail::data<T>(out), out.numel(), [s](T x) { return x * s; });
+    kernels::map1(detail::data<T>(ca), detail::data<T>(out), out.numel(), [s](T x) { return kernels::wrap_mul(x, s); });
   });
   if (needs_grad(a))
     record("MulBackward1", out, {a}, {}, [b](const Tensor& g, const BackwardContext&) -> Grads { return {g * b}; });
@@ -239,7 +245,7 @@ Tensor neg(const Tensor& x) {
   Tensor out = detail::make_tensor(x.shape(), x.dtype());
   dispatch(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    kernels::map1(detail::data<T>(x), detail::data<T>(out), x.numel(), [](T v) { return -v; });
+    kernels::map1(detail::data<T>(x), detail::data<T>(out), x.numel(), [](T v) { return kernels::wrap_neg(v); });
   });
   if (needs_grad(x))
     record("NegBackward0", out, {x}, {}, [](const Tensor& g, const BackwardContext&) -> Grads { return {-g}; });
@@ -253,7 +259,7 @@ Tensor pow(const Tensor& x, Scalar exponent) {
     out = detail::make_tensor(x.shape(), kInt64);
     kernels::map1(detail::data<std::int64_t>(x), detail::data<std::int64_t>(out), x.numel(), [n = exponent.to_int()](std::int64_t v) {
       std::int64_t r = 1;
-      for (std::int64_t k = 0; k < n; ++k) r *= v;
+      for (std::int64_t k = 0; k < n; ++k) r = kernels::wrap_mul(r, v);
       return r;
     });
     return out;
@@ -329,7 +335,7 @@ Tensor abs(const Tensor& x) {
   Tensor out = detail::make_tensor(x.shape(), x.dtype());
   dispatch(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    kernels::map1(detail::data<T>(x), detail::data<T>(out), x.numel(), [](T v) { return v < 0 ? -v : v; });
+    kernels::map1(detail::data<T>(x), detail::data<T>(out), x.numel(), [](T v) { return v < 0 ? kernels::wrap_neg(v) : v; });
   });
   if (needs_grad(x))
     record("AbsBackward0", out, {x}, {save(x)},
@@ -368,8 +374,17 @@ Tensor relu(const Tensor& x) {
     kernels::map1(detail::data<T>(x), detail::data<T>(out), x.numel(), [](T v) { return v > T(0) ? v : T(0); });
   });
   if (needs_grad(x))
-    record("ReluBackward0", out, {x}, {save_output(out)},
-           [](const Tensor& g, const BackwardContext& ctx) -> Grads { return {g * (ctx.saved(0) > 0)}; });
+    record("ReluBackward0", out, {x}, {save_output(out)}, [](const Tensor& g, const BackwardContext& ctx) -> Grads {
+      const Tensor& y = ctx.saved(0);
+      if (GradMode::is_enabled() || g.dtype() != y.dtype()) return {g * (y > 0)};  // create_graph: differentiable
+      Tensor gx = detail::make_tensor(g.shape(), g.dtype());  // one pass: g where y > 0
+      dispatch_floating(g.dtype(), "relu backward", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        kernels::map2(detail::data<T>(g), g.shape(), detail::data<T>(y), y.shape(), detail::data<T>(gx), g.shape(),
+                      [](T gv, T yv) { return yv > T(0) ? gv : T(0); });
+      });
+      return {gx};
+    });
   return out;
 }
 
@@ -450,7 +465,7 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_defined(cond, "where", "condition");
   AG_CHECK(cond.dtype() == kInt64, "where: the condition must be an int64 mask (as comparisons return), got ",
-           cond.dtype());
+           cond.dtype(), " of shape ", cond.shape());
   Dtype dtype = result_type(a, b, "where");
   Shape so = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor ca = as(a, dtype), cb = as(b, dtype);
@@ -629,27 +644,30 @@ bool records(const Tensor& self, const Tensor& other) { return needs_grad(self, 
 Tensor& Tensor::add_(const Tensor& other, Scalar alpha) {
   check_inplace(*this, "add_");
   if (records(*this, other)) return write_back(*this, ag::add(*this, other, alpha), "add_");
-  double al = alpha.to_double();
-  return inplace_binary(*this, other, "add_", [al](auto x, auto y) { return x + static_cast<decltype(y)>(al) * y; });
+  return inplace_binary(*this, other, "add_", [alpha](auto x, auto y) {
+    return kernels::wrap_add(x, kernels::wrap_mul(alpha.to<decltype(y)>(), y));
+  });
 }
 Tensor& Tensor::add_(Scalar other) {
   check_inplace(*this, "add_");
   if (needs_grad(*this)) return write_back(*this, ag::add(*this, other), "add_");
-  return inplace_scalar(*this, other, "add_", [](auto x, auto y) { return x + y; });
+  return inplace_scalar(*this, other, "add_", [](auto x, auto y) { return kernels::wrap_add(x, y); });
 }
-Tensor& Tensor::sub_(const Tensor& other, Scalar alpha) { return add_(other, alpha.is_integral() ? Scalar(-alpha.to_int()) : Scalar(-alpha.to_double())); }
+Tensor& Tensor::sub_(const Tensor& other, Scalar alpha) {
+  return add_(other, alpha.is_integral() ? Scalar(kernels::wrap_neg(alpha.to_int())) : Scalar(-alpha.to_double()));
+}
 Tensor& Tensor::sub_(Scalar other) {
-  return add_(other.is_integral() ? Scalar(-other.to_int()) : Scalar(-other.to_double()));
+  return add_(other.is_integral() ? Scalar(kernels::wrap_neg(other.to_int())) : Scalar(-other.to_double()));
 }
 Tensor& Tensor::mul_(const Tensor& other) {
   check_inplace(*this, "mul_");
   if (records(*this, other)) return write_back(*this, ag::mul(clone(), other), "mul_");
-  return inplace_binary(*this, other, "mul_", [](auto x, auto y) { return x * y; });
+  return inplace_binary(*this, other, "mul_", [](auto x, auto y) { return kernels::wrap_mul(x, y); });
 }
 Tensor& Tensor::mul_(Scalar other) {
   check_inplace(*this, "mul_");
   if (needs_grad(*this)) return write_back(*this, ag::mul(*this, other), "mul_");
-  return inplace_scalar(*this, other, "mul_", [](auto x, auto y) { return x * y; });
+  return inplace_scalar(*this, other, "mul_", [](auto x, auto y) { return kernels::wrap_mul(x, y); });
 }
 Tensor& Tensor::div_(const Tensor& other) {
   check_inplace(*this, "div_");
@@ -710,6 +728,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor& Tensor::uniform_(double from, double to, Generator* gen) {
   check_inplace(*this, "uniform_");
+  AG_CHECK(from <= to, "uniform_: expected from <= to, got from=", from, " to=", to);
   dispatch_floating(dtype(), "uniform_", [&](auto tag) {
     using T = typename decltype(tag)::type;
     (gen ? *gen : default_generator()).fill_uniform(detail::data<T>(*this), numel(), from, to);

@@ -117,8 +117,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (db <= 2 && da >= 2) {
     // [*, M, K] @ [K, N] or [*, M, K] @ [K]: the batch folds into the rows, one gemm (or gemv)
     Shape out_shape(sa.begin(), sa.end() - 1);
+    const std::int64_t m = out_shape.numel();  // not reshape(a, {-1, k}): k may be 0
     if (db == 2) out_shape.push_back(sb[1]);
-    Tensor rows = reshape(a, {-1, k});
+    Tensor rows = reshape(a, {m, k});
     Tensor rhs = db == 2 ? b : reshape(b, {k, 1});
     return reshape(mm_flags(rows, rhs, false, false), out_shape);
   }

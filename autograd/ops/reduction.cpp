@@ -51,13 +51,13 @@ acc_t<T> sum_contiguous(const T* p, std::int64_t n) {
   acc_t<T> a[4] = {0, 0, 0, 0};
   std::int64_t i = 0;
   for (; i + 4 <= n; i += 4) {
-    a[0] += p[i];
-    a[1] += p[i + 1];
-    a[2] += p[i + 2];
-    a[3] += p[i + 3];
+    a[0] = kernels::wrap_add<acc_t<T>>(a[0], p[i]);
+    a[1] = kernels::wrap_add<acc_t<T>>(a[1], p[i + 1]);
+    a[2] = kernels::wrap_add<acc_t<T>>(a[2], p[i + 2]);
+    a[3] = kernels::wrap_add<acc_t<T>>(a[3], p[i + 3]);
   }
-  for (; i < n; ++i) a[0] += p[i];
-  return (a[0] + a[1]) + (a[2] + a[3]);
+  for (; i < n; ++i) a[0] = kernels::wrap_add<acc_t<T>>(a[0], p[i]);
+  return kernels::wrap_add(kernels::wrap_add(a[0], a[1]), kernels::wrap_add(a[2], a[3]));
 }
 
 /// Sum over the reduced dims, into a tensor of shape r.out.
@@ -72,7 +72,7 @@ Tensor sum_raw(const Tensor& x, const Reduced& r) {
       return;
     }
     std::vector<acc_t<T>> acc(static_cast<std::size_t>(out.numel()), 0);
-    kernels::reduce_into(p, x.shape(), acc.data(), r.keep, [](acc_t<T> a, T v) { return a + v; });
+    kernels::reduce_into(p, x.shape(), acc.data(), r.keep, [](acc_t<T> a, T v) { return kernels::wrap_add<acc_t<T>>(a, v); });
     for (std::size_t i = 0; i < acc.size(); ++i) o[i] = static_cast<T>(acc[i]);
   });
   return out;
@@ -189,7 +189,8 @@ Tensor mean(const Tensor& x) { return mean(x, {}, false); }
 
 Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
   AG_CHECK(x.defined(), "mean: the input is undefined");
-  AG_CHECK(is_floating(x.dtype()), "mean: the input must be float32 or float64, got int64 (convert with to(ag::kFloat32))");
+  AG_CHECK(is_floating(x.dtype()), "mean: the input must be float32 or float64, got int64 of shape ", x.shape(),
+           " (convert with to(ag::kFloat32))");
   Reduced r = reduced_dims(x.shape(), dims, keepdim, "mean");
   Tensor out = sum_raw(x, r);
   dispatch(out.dtype(), [&](auto tag) {

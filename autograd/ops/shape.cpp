@@ -106,7 +106,8 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
       infer = static_cast<std::int64_t>(i);
     } else {
       AG_CHECK(s[i] >= 0, "reshape: invalid size ", s[i], " in shape ", shape);
-      known *= s[i];
+      AG_CHECK(!__builtin_mul_overflow(known, s[i], &known), "reshape: shape ", shape, " is invalid for a tensor of ",
+               x.numel(), " elements (shape ", x.shape(), ")");
     }
   }
   if (infer >= 0) {
@@ -214,11 +215,14 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   std::size_t lead = shape.size() - x.shape().size();
   for (std::size_t i = 0; i < shape.size(); ++i) {
     if (i < lead) {
-      AG_CHECK(shape[i] >= 0, "expand: size -1 is not allowed for a new leading dimension (shape ", shape, ")");
+      AG_CHECK(shape[i] >= 0, "expand: size ", shape[i], " is not allowed for a new leading dimension (shape ", shape,
+               ")");
       continue;
     }
     std::int64_t have = x.shape()[i - lead];
     if (shape[i] == -1) target[i] = have;
+    AG_CHECK(target[i] >= 0, "expand: invalid size ", shape[i], " in target shape ", shape,
+             " (-1 keeps a size; no other size may be negative)");
     AG_CHECK(have == target[i] || have == 1, "expand: the size ", have, " of dimension ", i - lead, " of shape ",
              x.shape(), " cannot be expanded to ", target[i], " (target shape ", shape, ")");
   }

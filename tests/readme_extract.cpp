@@ -1,0 +1,105 @@
+// Turns the C++ snippets of README.md into a GoogleTest file, so the README cannot rot.
+//
+//   readme_extract README.md test_readme.cpp
+//
+// Every ```cpp block becomes part of one test per "## " section (the section's snippets run in
+// order, in one scope, so later ones can use what earlier ones made). A ```text block right after
+// a ```cpp block is what that snippet must print.
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Snippet {
+  std::size_t line;
+  std::string code, expected;
+  bool has_expected = false;
+};
+
+struct Section {
+  std::string title;
+  std::vector<Snippet> snippets;
+};
+
+std::string test_name(const std::string& title, std::size_t index) {
+  std::string name;
+  bool upper = true;
+  for (char c : title) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+      name += upper && c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+      upper = false;
+    } else {
+      upper = true;
+    }
+  }
+  return "S" + std::to_string(index) + "_" + (name.empty() ? "Untitled" : name);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::cerr << "usage: readme_extract README.md out.cpp\n";
+    return 2;
+  }
+  std::ifstream in(argv[1]);
+  if (!in) {
+    std::cerr << "readme_extract: cannot read " << argv[1] << "\n";
+    return 1;
+  }
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+
+  std::vector<Section> sections{{"Preamble", {}}};
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].rfind("## ", 0) == 0) {
+      sections.push_back({lines[i].substr(3), {}});
+    } else if (lines[i] == "```cpp") {
+      Snippet s{i + 2, "", ""};
+      for (++i; i < lines.size() && lines[i] != "```"; ++i) s.code += lines[i] + "\n";
+      std::size_t j = i + 1;
+      while (j < lines.size() && lines[j].empty()) ++j;
+      if (j < lines.size() && lines[j] == "```text") {
+        s.has_expected = true;
+        for (++j; j < lines.size() && lines[j] != "```"; ++j) s.expected += lines[j] + "\n";
+        i = j;
+      }
+      sections.back().snippets.push_back(s);
+    }
+  }
+
+  std::ostringstream out;
+  out << "// Generated from README.md by tests/readme_extract.cpp: every C++ snippet of the README, run,\n"
+         "// with its printed output compared to the README's.\n\n"
+         "#include <gtest/gtest.h>\n#include <unistd.h>\n\n#include <cstdio>\n#include <cstdlib>\n#include <iostream>\n\n"
+         "#include \"ag.h\"\n\nusing namespace ag;\n\n"
+         "namespace {\n"
+         "/// Runs each section in a fresh folder: snippets write files (model.ag, run.ckpt...).\n"
+         "class Readme : public ::testing::Test {\n protected:\n"
+         "  void SetUp() override {\n    char tmpl[] = \"/tmp/ag_readme_XXXXXX\";\n"
+         "    ASSERT_NE(::mkdtemp(tmpl), nullptr);\n    dir_ = tmpl;\n    ASSERT_EQ(::chdir(dir_.c_str()), 0);\n  }\n"
+         "  void TearDown() override {\n    if (!dir_.empty()) std::system((\"rm -rf '\" + dir_ + \"'\").c_str());\n  }\n"
+         "  std::string dir_;\n};\n}  // namespace\n";
+  std::size_t index = 0;
+  for (const Section& sec : sections) {
+    if (sec.snippets.empty()) continue;
+    out << "\nTEST_F(Readme, " << test_name(sec.title, ++index) << ") {\n";
+    for (const Snippet& s : sec.snippets) {
+      out << "  ::testing::internal::CaptureStdout();\n";
+      out << "#line " << s.line << " \"README.md\"\n" << s.code;
+      out << "  std::cout.flush();\n  std::fflush(stdout);\n";
+      out << "  {\n    std::string printed = ::testing::internal::GetCapturedStdout();\n";
+      if (s.has_expected)
+        out << "    EXPECT_EQ(printed, R\"ag_readme(" << s.expected << ")ag_readme\") << \"README.md line " << s.line
+            << "\";\n";
+      out << "  }\n";
+    }
+    out << "}\n";
+  }
+  std::ofstream(argv[2]) << out.str();
+  return 0;
+}
