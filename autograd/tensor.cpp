@@ -233,7 +233,7 @@ Tensor fill_with(const Shape& shape, Dtype dtype, F&& value_at) {
   dispatch(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* p = detail::data<T>(out);
-    for (std::int64_t i = 0; i < out.numel(); ++i) p[i] = convert<T>(value_at(i));
+    for (std::int64_t i = 0, i_end = out.numel(); i < i_end; ++i) p[i] = convert<T>(value_at(i));
   });
   return out;
 }

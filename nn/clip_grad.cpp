@@ -80,7 +80,7 @@ double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm, d
       using T = typename decltype(tag)::type;
       T* x = g.data_ptr<T>();
       const T c = static_cast<T>(clip_coef);
-      for (std::int64_t i = 0; i < g.numel(); ++i) x[i] = x[i] * c;
+      for (std::int64_t i = 0, i_end = g.numel(); i < i_end; ++i) x[i] = x[i] * c;
     });
     bump_version(g);
   }
@@ -98,7 +98,7 @@ void clip_grad_value_(const std::vector<Tensor>& parameters, double clip_value) 
       using T = typename decltype(tag)::type;
       T* x = g.data_ptr<T>();
       const T hi = static_cast<T>(clip_value), lo = -hi;
-      for (std::int64_t i = 0; i < g.numel(); ++i) x[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);
+      for (std::int64_t i = 0, i_end = g.numel(); i < i_end; ++i) x[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);
     });
     bump_version(g);
   }

@@ -477,7 +477,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     const std::int64_t* m = detail::data<std::int64_t>(c);
     const T *x = detail::data<T>(pa), *y = detail::data<T>(pb);
     T* o = detail::data<T>(out);
-    for (std::int64_t i = 0; i < out.numel(); ++i) o[i] = m[i] ? x[i] : y[i];
+    for (std::int64_t i = 0, i_end = out.numel(); i < i_end; ++i) o[i] = m[i] ? x[i] : y[i];
   });
   if (needs_grad(a, b))
     record("WhereBackward0", out, {a, b}, {save(cond)}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const BackwardContext& ctx) -> Grads {
@@ -500,7 +500,7 @@ bool equal(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape()) return false;
   Tensor n = ne(a, b);
   const std::int64_t* p = detail::data<std::int64_t>(n);
-  for (std::int64_t i = 0; i < n.numel(); ++i)
+  for (std::int64_t i = 0, i_end = n.numel(); i < i_end; ++i)
     if (p[i]) return false;
   return true;
 }

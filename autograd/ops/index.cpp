@@ -42,7 +42,7 @@ std::string position(std::int64_t flat, const Shape& s) {
 /// Throws IndexError unless every index is in [0, size).
 void check_range(const Tensor& index, std::int64_t size, const char* op, const char* what) {
   const std::int64_t* p = data<std::int64_t>(index);
-  for (std::int64_t k = 0; k < index.numel(); ++k)
+  for (std::int64_t k = 0, k_end = index.numel(); k < k_end; ++k)
     AG_CHECK_INDEX(p[k] >= 0 && p[k] < size, op, ": index ", p[k], " is out of range for ", size, " ", what,
                    " (valid: 0..", size - 1, ") at position ", position(k, index.shape()));
 }
@@ -234,7 +234,7 @@ void embedding_renorm(const Tensor& weight, const Tensor& indices, double max_no
   dispatch_floating(weight.dtype(), "embedding", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* pw = data<T>(weight);
-    for (std::int64_t k = 0; k < indices.numel(); ++k) {
+    for (std::int64_t k = 0, k_end = indices.numel(); k < k_end; ++k) {
       if (done[idx[k]]) continue;
       done[idx[k]] = true;
       T* row = pw + idx[k] * dim;
@@ -259,7 +259,7 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
   const std::int64_t d = wrap_dim(dim, x.dim(), "index_select");
   const std::int64_t n = x.shape()[d];
   const std::int64_t* p = data<std::int64_t>(index);
-  for (std::int64_t k = 0; k < index.numel(); ++k)
+  for (std::int64_t k = 0, k_end = index.numel(); k < k_end; ++k)
     AG_CHECK_INDEX(p[k] >= 0 && p[k] < n, "index_select: index ", p[k], " is out of range for dimension ", d,
                    " of size ", n, " (valid: 0..", n - 1, ") at position [", k, "]");
   return index_select_op(x, d, index, RowScale{});
@@ -278,7 +278,7 @@ Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index) {
              " may differ)");
   const std::int64_t n = x.dim() == 0 ? 1 : x.shape()[d];
   const std::int64_t* p = data<std::int64_t>(index);
-  for (std::int64_t k = 0; k < index.numel(); ++k)
+  for (std::int64_t k = 0, k_end = index.numel(); k < k_end; ++k)
     AG_CHECK_INDEX(p[k] >= 0 && p[k] < n, "gather: index ", p[k], " is out of range for dimension ", d, " of size ", n,
                    " (valid: 0..", n - 1, ") at position ", position(k, index.shape()));
   return gather_op(x, d, index);
@@ -311,7 +311,7 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, const EmbeddingFun
   const std::size_t row_bytes = static_cast<std::size_t>(dim) * element_size(weight.dtype());
   auto* src = static_cast<const char*>(weight.impl()->data);
   auto* dst = static_cast<char*>(out.impl()->data);
-  for (std::int64_t k = 0; k < indices.numel(); ++k) std::memcpy(dst + k * row_bytes, src + idx[k] * row_bytes, row_bytes);
+  for (std::int64_t k = 0, k_end = indices.numel(); k < k_end; ++k) std::memcpy(dst + k * row_bytes, src + idx[k] * row_bytes, row_bytes);
   Tensor flat = detail::make_alias(indices, {indices.numel()});
   if (needs_grad(weight))
     record("EmbeddingBackward0", out, {weight}, {save(flat)}, [num, dim, rs](const Tensor& g, const BackwardContext& ctx) -> Grads {

@@ -89,7 +89,21 @@ void map2(const A* a, const Shape& sa, const B* b, const Shape& sb, R* out, cons
   const std::int64_t inner = so[rank - 1], ia = st_a[rank - 1], ib = st_b[rank - 1];
   std::int64_t oa = 0, ob = 0;
   for (std::int64_t o = 0; o < n; o += inner) {
-    for (std::int64_t j = 0; j < inner; ++j) out[o + j] = f(a[oa + j * ia], b[ob + j * ib]);
+    // the innermost run, with the common stride patterns spelled out so the compiler vectorises them
+    R* po = out + o;
+    const A* pa = a + oa;
+    const B* pb = b + ob;
+    if (ia == 1 && ib == 1) {
+      for (std::int64_t j = 0; j < inner; ++j) po[j] = f(pa[j], pb[j]);
+    } else if (ia == 1 && ib == 0) {
+      const B bv = *pb;
+      for (std::int64_t j = 0; j < inner; ++j) po[j] = f(pa[j], bv);
+    } else if (ia == 0 && ib == 1) {
+      const A av = *pa;
+      for (std::int64_t j = 0; j < inner; ++j) po[j] = f(av, pb[j]);
+    } else {
+      for (std::int64_t j = 0; j < inner; ++j) po[j] = f(pa[j * ia], pb[j * ib]);
+    }
     for (std::size_t d = rank - 1; d-- > 0;) {
       oa += st_a[d];
       ob += st_b[d];

@@ -169,7 +169,7 @@ ClassLoss check_class_loss(const Tensor& x, const Tensor& target, const CrossEnt
     return weight.dtype() == kFloat32 ? data<float>(weight)[k] : data<double>(weight)[k];
   };
   const std::int64_t* t = data<std::int64_t>(target);
-  for (std::int64_t s = 0; s < target.numel(); ++s) {
+  for (std::int64_t s = 0, s_end = target.numel(); s < s_end; ++s) {
     if (t[s] == c.ignore_index) continue;
     AG_CHECK_INDEX(t[s] >= 0 && t[s] < classes, op, ": target ", t[s], " is out of range for ", classes,
                    " classes (valid: 0..", classes - 1, ") at position ", position(s, target.shape()));
@@ -300,7 +300,7 @@ Tensor softplus_neg(const Tensor& x) {
     using T = typename decltype(tag)::type;
     const T* px = data<T>(x);
     T* po = data<T>(out);
-    for (std::int64_t i = 0; i < x.numel(); ++i) {
+    for (std::int64_t i = 0, i_end = x.numel(); i < i_end; ++i) {
       T v = px[i];
       po[i] = (v < 0 ? -v : T(0)) + std::log1p(std::exp(-std::abs(v)));
     }

@@ -71,7 +71,7 @@ Tensor sum_raw(const Tensor& x, const Reduced& r) {
       o[0] = static_cast<T>(sum_contiguous(p, x.numel()));
       return;
     }
-    std::vector<acc_t<T>> acc(static_cast<std::size_t>(out.numel()), 0);
+    std::vector<acc_t<T>, detail::PoolAllocator<acc_t<T>>> acc(static_cast<std::size_t>(out.numel()), 0);
     kernels::reduce_into(p, x.shape(), acc.data(), r.keep, [](acc_t<T> a, T v) { return kernels::wrap_add<acc_t<T>>(a, v); });
     for (std::size_t i = 0; i < acc.size(); ++i) o[i] = static_cast<T>(acc[i]);
   });
@@ -196,7 +196,7 @@ Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim
   dispatch(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* o = data<T>(out);
-    for (std::int64_t i = 0; i < out.numel(); ++i) o[i] = static_cast<T>(o[i] / static_cast<double>(r.count));
+    for (std::int64_t i = 0, i_end = out.numel(); i < i_end; ++i) o[i] = static_cast<T>(o[i] / static_cast<double>(r.count));
   });
   if (needs_grad(x))
     record(dims.empty() && !keepdim ? "MeanBackward0" : "MeanBackward1", out, {x}, {},
