@@ -90,15 +90,14 @@ void builtin_split(std::uint64_t seed, std::int64_t max_len, std::vector<Review>
   train.assign(all.begin() + static_cast<std::ptrdiff_t>(n_test), all.end());
 }
 
-std::vector<Review> read_tsv(const std::string& path, std::int64_t* skipped) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError("cannot open data file " + path);
+std::vector<Review> parse_tsv(const std::string& contents, const std::string& name, std::int64_t* skipped) {
+  std::istringstream in(contents);
   std::vector<Review> out;
   std::string line;
   std::size_t line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
-    std::string where = "line " + std::to_string(line_no) + " of " + path;
+    std::string where = "line " + std::to_string(line_no) + " of " + name;
     if (trim(line).empty() || trim(line)[0] == '#') continue;
     std::size_t tab = line.find('\t');
     if (tab == std::string::npos) throw DataError(where + ": expected text<TAB>label");
@@ -112,8 +111,16 @@ std::vector<Review> read_tsv(const std::string& path, std::int64_t* skipped) {
     if (r.ids.empty()) throw DataError(where + ": the review has no words from the vocabulary (" + vocab_list() + ")");
     out.push_back(std::move(r));
   }
-  if (out.empty()) throw DataError(path + ": no reviews found");
+  if (out.empty()) throw DataError(name + ": no reviews found");
   return out;
+}
+
+std::vector<Review> read_tsv(const std::string& path, std::int64_t* skipped) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError("cannot open data file " + path);
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return parse_tsv(contents.str(), path, skipped);
 }
 
 void write_file_atomic(const std::string& path, const std::string& contents) {

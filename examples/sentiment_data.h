@@ -43,8 +43,12 @@ std::int64_t rule_label(const std::vector<std::int64_t>& ids);
 /// (one in five held out).
 void builtin_split(std::uint64_t seed, std::int64_t max_len, std::vector<Review>& train, std::vector<Review>& test);
 
-/// Reads `text<TAB>label` lines (label: positive/negative or 1/0; blank lines and lines
-/// starting with # are skipped). Unknown characters throw DataError unless `skipped` is given.
+/// Parses `text<TAB>label` lines (label: positive/negative or 1/0; blank lines and lines
+/// starting with # are skipped). Anything malformed throws DataError naming `name` and the line;
+/// unknown characters too, unless `skipped` is given.
+std::vector<Review> parse_tsv(const std::string& contents, const std::string& name, std::int64_t* skipped = nullptr);
+
+/// parse_tsv of a file's contents.
 std::vector<Review> read_tsv(const std::string& path, std::int64_t* skipped = nullptr);
 
 /// Writes reviews as `text<TAB>positive|negative` lines, atomically (a temporary file renamed).
