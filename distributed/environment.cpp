@@ -140,7 +140,7 @@ int world_size() { return live_world("world_size()").size; }
 
 void barrier() { detail::check_mpi(MPI_Barrier(detail::comm("barrier()")), "barrier()"); }
 
-void abort(int code) {
+void abort_job(int code) {
   const World& w = world();
   MPI_Abort(w.active ? w.comm : MPI_COMM_WORLD, code);
   std::abort();  // MPI_Abort does not return; this keeps [[noreturn]] honest if it ever did

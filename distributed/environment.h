@@ -67,8 +67,8 @@ void barrier();
 /// Ends every rank of the job at once with exit code `code` (MPI_Abort): for an error one rank
 /// cannot recover from while the others may be waiting for it.
 ///
-///     if (!data_ok) { std::cerr << "rank " << rank() << ": bad shard\n"; ag::distributed::abort(2); }
-[[noreturn]] void abort(int code = 1);
+///     if (!data_ok) { std::cerr << "rank " << rank() << ": bad shard\n"; ag::distributed::abort_job(2); }
+[[noreturn]] void abort_job(int code = 1);
 
 /// Debug mode: before each all_reduce and broadcast, one small extra collective checks that every
 /// rank passed the same shape, dtype, op and root, and throws the same DistributedError on every

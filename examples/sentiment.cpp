@@ -1,6 +1,7 @@
 // A toy sentiment model over the vocabulary <pad>, 优, 良, 差: trains, saves, loads and predicts.
 //
 //   sentiment train   [--epochs N] [--dim D] [--lr X] [--seed S] [--data F] [--out model.ckpt] [--resume C]
+//                     [--ddp]   (under mpirun -np N: each rank trains on its share of every batch)
 //   sentiment eval    --model C [--data F]
 //   sentiment predict --model C TEXT...
 //
@@ -22,6 +23,9 @@
 #include "optim/optim.h"
 #include "sentiment_data.h"
 #include "serialize/serialize.h"
+#ifdef AG_WITH_MPI
+#include "distributed/distributed.h"
+#endif
 
 using namespace ag;
 using sentiment::Review;
@@ -49,6 +53,59 @@ struct Settings {
   std::uint64_t seed = 0;
   std::string data, out = "model.ckpt", resume;
   bool skip_unknown = false;
+  bool ddp = false;
+};
+
+/// Data-parallel training (--ddp): which rows of each batch this process trains on, and the
+/// gradient averaging. Without --ddp (or without MPI) a world of one process.
+class Parallel {
+ public:
+  explicit Parallel(bool on) {
+    if (!on) return;
+#ifdef AG_WITH_MPI
+    env_ = std::make_unique<ag::distributed::Environment>();
+    rank_ = env_->rank();
+    world_ = env_->world_size();
+#else
+    throw std::runtime_error("--ddp: this build of ag has no MPI (install libopenmpi-dev and rebuild)");
+#endif
+  }
+  int rank() const { return rank_; }
+  int world() const { return world_; }
+  bool leader() const { return rank_ == 0; }
+
+  /// This rank's contiguous share [begin, end) of a batch of `n` rows.
+  std::pair<std::size_t, std::size_t> share(std::size_t n) const {
+    auto w = static_cast<std::size_t>(world_), r = static_cast<std::size_t>(rank_);
+    return {n * r / w, n * (r + 1) / w};
+  }
+  /// Starts averaging the model's gradients across ranks (and copies rank 0's weights to all).
+  void wrap(nn::Module& model) {
+#ifdef AG_WITH_MPI
+    if (env_) ddp_ = std::make_unique<ag::distributed::DistributedDataParallel>(model);
+#else
+    (void)model;
+#endif
+  }
+  void sync_gradients() {
+#ifdef AG_WITH_MPI
+    if (ddp_) ddp_->sync_gradients();
+#endif
+  }
+  /// Runs `fn` on rank 0 only; every rank returns once it is done.
+  void on_leader(const std::function<void()>& fn) {
+#ifdef AG_WITH_MPI
+    if (env_) return ag::distributed::save_on_rank0(fn);
+#endif
+    fn();
+  }
+
+ private:
+  int rank_ = 0, world_ = 1;
+#ifdef AG_WITH_MPI
+  std::unique_ptr<ag::distributed::Environment> env_;
+  std::unique_ptr<ag::distributed::DistributedDataParallel> ddp_;
+#endif
 };
 
 /// Loss and accuracy of the model on reviews (no graph).
@@ -133,6 +190,7 @@ void plot_loss(const std::string& dir) {
 }
 
 int train(Settings s) {
+  Parallel par(s.ddp);
   Progress p;
   std::unique_ptr<SentimentModel> model;
   Checkpoint resumed;
@@ -147,10 +205,11 @@ int train(Settings s) {
   std::vector<Review> train_set, test_set;
   load_data(s, train_set, test_set);
   std::string dir = folder_of(s.out);
-  if (s.resume.empty()) {
+  if (s.resume.empty() && par.leader()) {
     sentiment::write_tsv(dir + "/train.tsv", train_set);
     sentiment::write_tsv(dir + "/test.tsv", test_set);
   }
+  par.wrap(*model);
   optim::Adam opt(model->parameters(), optim::AdamOptions(s.lr));
   Generator shuffle(s.seed + 1);
   if (!s.resume.empty()) {
@@ -162,7 +221,8 @@ int train(Settings s) {
     p.step = resumed.metadata.get_int("step");
   }
 
-  const bool tty = ::isatty(STDOUT_FILENO);
+  const bool tty = ::isatty(STDOUT_FILENO) && par.leader();
+  const bool report = par.leader();
   std::ostringstream metrics;
   metrics << "step,loss,accuracy\n";
   std::vector<std::int64_t> order(train_set.size());
@@ -173,19 +233,33 @@ int train(Settings s) {
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
     for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[shuffle.random() % i]);
     for (std::size_t b = 0; b < order.size(); b += static_cast<std::size_t>(s.batch)) {
-      Tensor tokens, labels;
-      sentiment::make_batch(train_set, order, b, std::min(order.size(), b + static_cast<std::size_t>(s.batch)), tokens,
-                            labels);
+      std::size_t end = std::min(order.size(), b + static_cast<std::size_t>(s.batch));
+      Tensor tokens, labels, l, logits;
       opt.zero_grad();
-      Tensor logits = (*model)(tokens);
-      Tensor l = cross_entropy(logits, labels);
-      l.backward();
+      if (par.world() == 1) {
+        sentiment::make_batch(train_set, order, b, end, tokens, labels);
+        logits = (*model)(tokens);
+        l = cross_entropy(logits, labels);
+        l.backward();
+      } else {
+        // This rank's rows of the batch. Its loss is its share of the batch's mean, scaled by the
+        // number of ranks because sync_gradients averages: the result is the whole batch's gradient.
+        auto [lo, hi] = par.share(end - b);
+        if (hi > lo) {
+          sentiment::make_batch(train_set, order, b + lo, b + hi, tokens, labels);
+          logits = (*model)(tokens);
+          l = cross_entropy(logits, labels, CrossEntropyOptions().reduction(kSum)) *
+              (static_cast<double>(par.world()) / static_cast<double>(end - b));
+          l.backward();
+        }
+      }
+      par.sync_gradients();
       opt.step();
       ++p.step;
       ++steps_run;
-      loss = l.item<double>();
-      {
+      if (l.defined()) {  // the batch (or, with --ddp, this rank's rows of it)
         NoGradGuard no_grad;
+        loss = par.world() == 1 ? l.item<double>() : cross_entropy(logits, labels).item<double>();
         acc = (logits.argmax(1) == labels).to(kFloat64).mean().item<double>();
       }
       metrics << p.step << ',' << loss << ',' << acc << '\n';
@@ -196,7 +270,7 @@ int train(Settings s) {
         std::fflush(stdout);
       }
     }
-    if (!tty) {
+    if (!tty && report) {
       double rate = steps_run / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::printf("epoch %lld/%lld  step %lld  loss %.4f  acc %.3f  %.0f steps/s\n", (long long)p.epoch + 1,
                   (long long)s.epochs, (long long)p.step, loss, acc, rate);
@@ -204,14 +278,17 @@ int train(Settings s) {
   }
   if (tty) std::printf("\n");
   p.shuffle = shuffle.get_state();
-  save(s.out, *model, opt, s, p);
-  sentiment::write_file_atomic(dir + "/metrics.csv", metrics.str());
-  plot_loss(dir);
+  par.on_leader([&] {
+    save(s.out, *model, opt, s, p);
+    sentiment::write_file_atomic(dir + "/metrics.csv", metrics.str());
+    plot_loss(dir);
+  });
+  if (!report) return 0;
   auto [train_loss, train_acc] = evaluate(*model, train_set);
   auto [test_loss, test_acc] = evaluate(*model, test_set);
   (void)test_loss;
-  std::printf("final: epochs=%lld loss=%.4f train_acc=%.3f test_acc=%.3f\n", (long long)s.epochs, train_loss, train_acc,
-              test_acc);
+  std::printf("final: epochs=%lld loss=%.4f train_acc=%.3f test_acc=%.3f%s\n", (long long)s.epochs, train_loss,
+              train_acc, test_acc, par.world() > 1 ? (" ranks=" + std::to_string(par.world())).c_str() : "");
   return 0;
 }
 
@@ -274,6 +351,7 @@ int main(int argc, char** argv) {
   tr->add_option("--out", s.out, "where to write the checkpoint")->capture_default_str();
   tr->add_option("--resume", s.resume, "continue training from this checkpoint");
   tr->add_flag("--skip-unknown", s.skip_unknown, "leave out characters outside the vocabulary (and report them)");
+  tr->add_flag("--ddp", s.ddp, "data-parallel training: run under mpirun -np N, each rank trains on its share of every batch");
 
   auto* ev = app.add_subcommand("eval", "evaluate a checkpoint on the held-out reviews or on --data");
   ev->add_option("--model", model_path, "checkpoint written by train")->required();

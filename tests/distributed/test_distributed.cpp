@@ -705,6 +705,51 @@ TEST(Checkpoint, Rank0WritesTheArchiveEveryRankLoadsIt) {
   EXPECT_EQ(files, 1);
 }
 
+TEST(Checkpoint, TrainingResumedOnEveryRankFromRank0sCheckpointContinuesIdentically) {
+  SharedTempDir dir;
+  const std::string file = (dir.path / "run.ckpt").string();
+  const std::int64_t global_batch = 8 * world();
+  dist::DistributedSampler sampler(global_batch, dist::DistributedSamplerOptions().shuffle(false));
+  Tensor shard = tensor(sampler.indices(), {sampler.size()});
+  Generator data(99);
+  auto train = [&](dist::DistributedDataParallel& ddp, optim::Optimizer& opt, int steps) {
+    for (int i = 0; i < steps; ++i) {
+      Tensor x = randn({global_batch, 8}, {}, &data), y = randint(0, 4, {global_batch}, kInt64, &data);
+      opt.zero_grad();
+      cross_entropy(ddp(index_select(x, 0, shard)), index_select(y, 0, shard)).backward();
+      ddp.sync_gradients();
+      opt.step();
+    }
+  };
+  manual_seed(8 + me());
+  auto model = small_mlp(kFloat32);
+  dist::DistributedDataParallel ddp(model);
+  optim::SGD opt(model->parameters(), optim::SGDOptions(0.1).momentum(0.9));
+  train(ddp, opt, 5);
+  Archive meta;
+  meta.set("step", 5);
+  dist::save_on_rank0([&] { save_checkpoint(file, *model, &opt, nullptr, meta); });
+
+  // Every rank restores rank 0's file into a fresh model and optimizer (momentum buffers too).
+  manual_seed(1000 + me());
+  auto resumed = small_mlp(kFloat32);
+  optim::SGD resumed_opt(resumed->parameters(), optim::SGDOptions(0.5));
+  Archive back = load_checkpoint(file, *resumed, &resumed_opt);
+  EXPECT_EQ(back.get_int("step"), 5);
+  dist::DistributedDataParallel resumed_ddp(resumed);
+
+  // Both runs take the same 3 further steps on the same data.
+  const auto state = data.get_state();
+  train(ddp, opt, 3);
+  data.set_state(state);
+  train(resumed_ddp, resumed_opt, 3);
+  auto a = model->parameters(), b = resumed->parameters();
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(equal(a[i], b[i])) << "parameter " << i << " on rank " << me();
+    EXPECT_TRUE(identical_on_all_ranks(b[i])) << "parameter " << i;
+  }
+}
+
 TEST(Checkpoint, AFailedSaveOnRank0ThrowsOnEveryRank) {
   Archive archive;
   archive.set("step", 1);
