@@ -7,24 +7,14 @@
 #include <thread>
 
 #include "autograd/autograd.h"
+#include "test_util.h"
 
 using namespace ag;
+using testutil::expect_throw_with;
 
 namespace {
 
 TensorOptions f64() { return TensorOptions(kFloat64).requires_grad(true); }
-
-/// Asserts that `fn` throws E and that its message contains every fragment.
-template <class E, class F>
-void expect_throw_with(F&& fn, std::initializer_list<const char*> fragments) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an exception";
-  } catch (const E& e) {
-    std::string msg = e.what();
-    for (const char* f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "message: " << msg << "\nmissing: " << f;
-  }
-}
 
 }  // namespace
 

@@ -15,22 +15,15 @@
 
 #include "autograd/autograd.h"
 #include "golden.h"
+#include "test_util.h"
 
 using namespace ag;
+using testutil::expect_throw_with;
+using testutil::check_both;
+using testutil::Fn;
+using testutil::input;
 
 namespace {
-
-using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
-
-Tensor input(const Shape& s, std::uint64_t seed, Dtype dtype = kFloat64) {
-  Generator g(seed);
-  return randn(s, dtype, &g).requires_grad_(true);
-}
-
-void check_both(const Fn& f, const std::vector<Tensor>& in) {
-  EXPECT_TRUE(gradcheck(f, in));
-  EXPECT_TRUE(gradgradcheck(f, in));
-}
 
 Tensor mul_fn(const std::vector<Tensor>& v) { return matmul(v[0], v[1]); }
 
@@ -48,17 +41,6 @@ void expect_near_all(const std::vector<double>& actual, const std::vector<double
   ASSERT_EQ(actual.size(), expected.size());
   for (std::size_t i = 0; i < actual.size(); ++i)
     EXPECT_NEAR(actual[i], expected[i], tol * std::max(1.0, std::abs(expected[i]))) << "element " << i;
-}
-
-template <class E, class F>
-void expect_throw_with(F&& fn, std::initializer_list<const char*> fragments) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an exception";
-  } catch (const E& e) {
-    std::string msg = e.what();
-    for (const char* f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "message: " << msg << "\nmissing: " << f;
-  }
 }
 
 }  // namespace

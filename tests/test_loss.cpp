@@ -10,38 +10,20 @@
 
 #include "autograd/autograd.h"
 #include "golden.h"
+#include "test_util.h"
 
 using namespace ag;
+using testutil::expect_throw_with;
+using testutil::check_both;
+using testutil::Fn;
+using testutil::input;
 
 namespace {
-
-using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
-
-Tensor input(const Shape& s, std::uint64_t seed, Dtype dtype = kFloat64) {
-  Generator g(seed);
-  return randn(s, dtype, &g).requires_grad_(true);
-}
-
-void check_both(const Fn& f, const std::vector<Tensor>& in) {
-  EXPECT_TRUE(gradcheck(f, in));
-  EXPECT_TRUE(gradgradcheck(f, in));
-}
 
 void expect_near_all(const Tensor& actual, const std::vector<double>& expected, double tol) {
   std::vector<double> a = actual.to_vector<double>();
   ASSERT_EQ(a.size(), expected.size());
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], expected[i], tol) << "element " << i;
-}
-
-template <class E, class F>
-void expect_throw_with(F&& fn, std::initializer_list<const char*> fragments) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an exception";
-  } catch (const E& e) {
-    std::string msg = e.what();
-    for (const char* f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "message: " << msg << "\nmissing: " << f;
-  }
 }
 
 Reduction reduction_of(const std::string& r) { return r == "none" ? kNone : r == "sum" ? kSum : kMean; }

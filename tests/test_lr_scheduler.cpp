@@ -9,6 +9,9 @@
 
 #include "autograd/autograd.h"
 #include "optim/optim.h"
+#include "test_util.h"
+
+using testutil::expect_throw;
 
 namespace optim = ag::optim;
 using ag::Tensor;
@@ -16,16 +19,6 @@ using ag::Tensor;
 namespace {
 
 const double kPi = std::acos(-1.0);
-
-template <class E, class F>
-void expect_throw(F&& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an exception mentioning \"" << needle << "\"";
-  } catch (const E& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
-  }
-}
 
 /// An SGD over one parameter per base rate, one group each.
 struct Fixture {

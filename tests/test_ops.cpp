@@ -8,12 +8,14 @@
 #include <functional>
 
 #include "autograd/autograd.h"
+#include "test_util.h"
 
 using namespace ag;
+using testutil::expect_throw_with;
+using testutil::check_both;
+using testutil::Fn;
 
 namespace {
-
-using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 Tensor input(const Shape& s, std::uint64_t seed, double shift = 0.0) {
   Generator g(seed);
@@ -22,22 +24,6 @@ Tensor input(const Shape& s, std::uint64_t seed, double shift = 0.0) {
 Tensor positive(const Shape& s, std::uint64_t seed) {
   Generator g(seed);
   return (rand(s, kFloat64, &g) + 0.5).detach().requires_grad_(true);
-}
-
-void check_both(const Fn& f, const std::vector<Tensor>& in) {
-  EXPECT_TRUE(gradcheck(f, in));
-  EXPECT_TRUE(gradgradcheck(f, in));
-}
-
-template <class E, class F>
-void expect_throw_with(F&& fn, std::initializer_list<const char*> fragments) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an exception";
-  } catch (const E& e) {
-    std::string msg = e.what();
-    for (const char* f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "message: " << msg << "\nmissing: " << f;
-  }
 }
 
 }  // namespace

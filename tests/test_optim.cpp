@@ -9,22 +9,14 @@
 
 #include "golden.h"
 #include "optim/optim.h"
+#include "test_util.h"
+
+using testutil::expect_throw;
 
 namespace optim = ag::optim;
 using ag::Tensor;
 
 namespace {
-
-/// Runs f, expecting an E whose message contains `needle`.
-template <class E, class F>
-void expect_throw(F&& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an exception mentioning \"" << needle << "\"";
-  } catch (const E& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
-  }
-}
 
 /// The optimizer a golden case describes; `params` holds the options under PyTorch's names.
 std::unique_ptr<optim::Optimizer> optimizer_for(const golden::Case& c, const std::vector<Tensor>& params) {

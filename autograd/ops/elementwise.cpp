@@ -75,6 +75,22 @@ Tensor unary_float(const Tensor& x, const char* name, Op op) {
   return out;
 }
 
+/// out = op(a, s) elementwise for a number s, in `dtype` (by default: a's, or float32 for an
+/// int64 tensor and a fractional s).
+template <class Op>
+Tensor scalar_op(const Tensor& a, Scalar s, const char* name, Op op, std::optional<Dtype> dtype = std::nullopt) {
+  check_defined(a, name, "input");
+  Dtype dt = dtype ? *dtype : scalar_result_type(a, s);
+  Tensor ca = as(a, dt);
+  Tensor out = detail::make_tensor(a.shape(), dt);
+  dispatch(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T v = s.to<T>();
+    kernels::map1(detail::data<T>(ca), detail::data<T>(out), out.numel(), [v, &op](T x) { return op(x, v); });
+  });
+  return out;
+}
+
 /// An int64 0/1 mask of cmp(a, b).
 template <class Cmp>
 Tensor compare(const Tensor& a, const Tensor& b, const char* name, Cmp cmp) {
@@ -126,15 +142,7 @@ Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) {
 }
 
 Tensor add(const Tensor& a, Scalar b) {
-  check_defined(a, "add", "input");
-  Dtype dtype = scalar_result_type(a, b);
-  Tensor ca = as(a, dtype);
-  Tensor out = detail::make_tensor(a.shape(), dtype);
-  dispatch(dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T s = b.to<T>();
-    kernels::map1(detail::data<T>(ca), detail::data<T>(out), out.numel(), [s](T x) { return kernels::wrap_add(x, s); });
-  });
+  Tensor out = scalar_op(a, b, "add", [](auto x, auto v) { return kernels::wrap_add(x, v); });
   if (needs_grad(a))
     record("AddBackward1", out, {a}, {}, [](const Tensor& g, const BackwardContext&) -> Grads { return {g}; });
   return out;
@@ -159,15 +167,7 @@ Tensor sub(const Tensor& a, Scalar b) {
 }
 
 Tensor rsub(const Tensor& a, Scalar b) {
-  check_defined(a, "rsub", "input");
-  Dtype dtype = scalar_result_type(a, b);
-  Tensor ca = as(a, dtype);
-  Tensor out = detail::make_tensor(a.shape(), dtype);
-  dispatch(dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T s = b.to<T>();
-    kernels::map1(detail::data<T>(ca), detail::data<T>(out), out.numel(), [s](T x) { return kernels::wrap_sub(s, x); });
-  });
+  Tensor out = scalar_op(a, b, "rsub", [](auto x, auto v) { return kernels::wrap_sub(v, x); });
   if (needs_grad(a))
     record("RsubBackward1", out, {a}, {}, [](const Tensor& g, const BackwardContext&) -> Grads { return {-g}; });
   return out;
@@ -186,15 +186,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, Scalar b) {
-  check_defined(a, "mul", "input");
-  Dtype dtype = scalar_result_type(a, b);
-  Tensor ca = as(a, dtype);
-  Tensor out = detail::make_tensor(a.shape(), dtype);
-  dispatch(dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T s = b.to<T>();
-    kernels::map1(detail::data<T>(ca), detail::data<T>(out), out.numel(), [s](T x) { return kernels::wrap_mul(x, s); });
-  });
+  Tensor out = scalar_op(a, b, "mul", [](auto x, auto v) { return kernels::wrap_mul(x, v); });
   if (needs_grad(a))
     record("MulBackward1", out, {a}, {}, [b](const Tensor& g, const BackwardContext&) -> Grads { return {g * b}; });
   return out;
@@ -216,14 +208,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 Tensor div(const Tensor& a, Scalar b) {
   check_defined(a, "div", "input");
-  Dtype dtype = is_floating(a.dtype()) ? a.dtype() : kFloat32;
-  Tensor ca = as(a, dtype);
-  Tensor out = detail::make_tensor(a.shape(), dtype);
-  dispatch(dtype, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T s = b.to<T>();
-    kernels::map1(detail::data<T>(ca), detail::data<T>(out), out.numel(), [s](T x) { return x / s; });
-  });
+  Tensor out = scalar_op(a, b, "div", [](auto x, auto v) { return x / v; },
+                         is_floating(a.dtype()) ? a.dtype() : kFloat32);  // true division
   if (needs_grad(a))
     record("DivBackward1", out, {a}, {}, [b](const Tensor& g, const BackwardContext&) -> Grads { return {g / b}; });
   return out;

@@ -10,6 +10,7 @@
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
+#include "autograd/ops/kernels.h"
 #include "autograd/tensor_impl.h"
 
 namespace ag {
@@ -29,15 +30,7 @@ void check_source(const Tensor& x, const char* op, const char* what) {
   AG_CHECK(is_floating(x.dtype()), op, ": ", what, " must be float32 or float64, got int64 of shape ", x.shape());
 }
 
-/// The multi-index of flat element `flat` of shape `s`, as "[1, 2]".
-std::string position(std::int64_t flat, const Shape& s) {
-  Shape idx = s;
-  for (std::size_t d = s.size(); d-- > 0;) {
-    idx[d] = s[d] ? flat % s[d] : 0;
-    flat = s[d] ? flat / s[d] : 0;
-  }
-  return to_string(idx);
-}
+using kernels::position;
 
 /// Throws IndexError unless every index is in [0, size).
 void check_range(const Tensor& index, std::int64_t size, const char* op, const char* what) {
@@ -47,17 +40,8 @@ void check_range(const Tensor& index, std::int64_t size, const char* op, const c
                    " (valid: 0..", size - 1, ") at position ", position(k, index.shape()));
 }
 
-/// Sizes before, at and after `dim`.
-struct Blocks {
-  std::int64_t outer = 1, n = 1, inner = 1;
-};
-Blocks blocks(const Shape& s, std::int64_t dim) {
-  Blocks b;
-  for (std::int64_t i = 0; i < dim; ++i) b.outer *= s[i];
-  b.n = s[dim];
-  for (std::size_t i = dim + 1; i < s.size(); ++i) b.inner *= s[i];
-  return b;
-}
+using kernels::Blocks;
+using kernels::blocks;
 
 /// How much each looked-up row's gradient counts: embedding's padding_idx rows get none,
 /// scale_grad_by_freq divides by the index's count. Plain lookups use the default (all 1).

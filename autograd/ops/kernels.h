@@ -4,6 +4,7 @@
 // expression template costs more than the arithmetic (see DEPENDENCIES: ~50 ns vs ~5 ns).
 
 #include <cstdint>
+#include <string>
 #include <type_traits>
 
 #include "autograd/shape.h"
@@ -44,6 +45,28 @@ constexpr T wrap_mul(T a, T b) {
 template <class T>
 constexpr T wrap_neg(T a) {
   return wrap_sub(T(0), a);
+}
+
+/// A tensor seen as [outer, n, inner] around dimension `dim`, for work along that dimension.
+struct Blocks {
+  std::int64_t outer = 1, n = 1, inner = 1;
+};
+inline Blocks blocks(const Shape& s, std::int64_t dim) {
+  Blocks b;
+  for (std::int64_t i = 0; i < dim; ++i) b.outer *= s[i];
+  b.n = s[dim];
+  for (std::size_t i = dim + 1; i < s.size(); ++i) b.inner *= s[i];
+  return b;
+}
+
+/// The multi-index of flat element `flat` of shape `s`, as "[1, 2]" (for error messages).
+inline std::string position(std::int64_t flat, const Shape& s) {
+  Shape idx = s;
+  for (std::size_t d = s.size(); d-- > 0;) {
+    idx[d] = s[d] ? flat % s[d] : 0;
+    flat = s[d] ? flat / s[d] : 0;
+  }
+  return to_string(idx);
 }
 
 /// Strides (in elements) of a contiguous tensor of shape `s` seen from an output of rank

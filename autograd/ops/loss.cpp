@@ -9,6 +9,7 @@
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
+#include "autograd/ops/kernels.h"
 #include "autograd/tensor_impl.h"
 
 namespace ag {
@@ -105,15 +106,7 @@ Tensor softmax_backward_raw(const Tensor& g, const Tensor& y, std::int64_t dim) 
   return dx;
 }
 
-/// The multi-index of flat element `flat` of shape `s`, as "[1, 2]".
-std::string position(std::int64_t flat, const Shape& s) {
-  Shape idx = s;
-  for (std::size_t d = s.size(); d-- > 0;) {
-    idx[d] = s[d] ? flat % s[d] : 0;
-    flat = s[d] ? flat / s[d] : 0;
-  }
-  return to_string(idx);
-}
+using kernels::position;
 
 // ---- class-index losses -----------------------------------------------------------------------
 //

@@ -31,17 +31,8 @@ Tensor alias_op(const Tensor& x, const Shape& shape, const char* node) {
 
 std::vector<std::size_t> to_sizes(const Shape& s) { return {s.begin(), s.end()}; }
 
-/// Sizes before, at and after `dim`, for copying blocks along it.
-struct Blocks {
-  std::int64_t outer = 1, n = 1, inner = 1;
-};
-Blocks blocks(const Shape& s, std::int64_t dim) {
-  Blocks b;
-  for (std::int64_t i = 0; i < dim; ++i) b.outer *= s[i];
-  b.n = s[dim];
-  for (std::size_t i = dim + 1; i < s.size(); ++i) b.inner *= s[i];
-  return b;
-}
+using kernels::Blocks;
+using kernels::blocks;
 
 Tensor slice_backward(const Tensor& g, const Shape& in_shape, std::int64_t dim, std::int64_t start, std::int64_t step);
 
