@@ -59,7 +59,7 @@ double lane_logsumexp(const T* x, std::int64_t n, std::int64_t stride) {
   T m = -std::numeric_limits<T>::infinity();
   for (std::int64_t k = 0; k < n; ++k) m = x[k * stride] > m ? x[k * stride] : m;
   double s = 0;
-  for (std::int64_t k = 0; k < n; ++k) s += std::exp(x[k * stride] - m);
+  for (std::int64_t k = 0; k < n; ++k) s += kernels::exp_or_zero(x[k * stride] - m);
   return static_cast<double>(m) + std::log(static_cast<T>(s));
 }
 
@@ -77,7 +77,7 @@ Tensor softmax_forward(const Tensor& x, std::int64_t dim) {
       const T lse = static_cast<T>(lane_logsumexp(xs, l.n, l.inner));
       for (std::int64_t k = 0; k < l.n; ++k) {
         T lp = xs[k * l.inner] - lse;
-        ys[k * l.inner] = Log ? lp : std::exp(lp);
+        ys[k * l.inner] = Log ? lp : kernels::exp_or_zero(lp);
       }
     });
   });
@@ -99,7 +99,7 @@ Tensor softmax_backward_raw(const Tensor& g, const Tensor& y, std::int64_t dim) 
       const T st = static_cast<T>(s);
       for (std::int64_t k = 0; k < l.n; ++k) {
         std::int64_t e = o + k * l.inner;
-        pd[e] = Log ? pg[e] - std::exp(py[e]) * st : py[e] * (pg[e] - st);
+        pd[e] = Log ? pg[e] - kernels::exp_or_zero(py[e]) * st : py[e] * (pg[e] - st);
       }
     });
   });
@@ -233,7 +233,7 @@ void class_loss_backward(const ClassLoss& c, const T* x, const std::int64_t* t, 
         double q = smooth * (w ? w[k] : 1.0) + (k == t[s] ? (1 - c.eps) * wt : 0.0);
         double v;
         if (coef) v = gs * q;
-        else if (c.softmax) v = gs * (big_q * std::exp(xs[k * l.inner] - static_cast<T>(lse)) - q);
+        else if (c.softmax) v = gs * (big_q * kernels::exp_or_zero(xs[k * l.inner] - static_cast<T>(lse)) - q);
         else v = -gs * q;
         os[k * l.inner] = static_cast<T>(v);
       }

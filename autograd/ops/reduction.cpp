@@ -71,6 +71,26 @@ Tensor sum_raw(const Tensor& x, const Reduced& r) {
       o[0] = static_cast<T>(sum_contiguous(p, x.numel()));
       return;
     }
+    std::int64_t dim = -1, reduced = 0;
+    for (std::size_t d = 0; d < x.shape().size(); ++d)
+      if (r.mask[d]) dim = static_cast<std::int64_t>(d), ++reduced;
+    if (reduced == 1) {  // one dim, seen as [outer, n, inner]: straight loops the compiler vectorises
+      const kernels::Blocks b = kernels::blocks(x.shape(), dim);
+      if (b.inner == 1) {
+        for (std::int64_t a = 0; a < b.outer; ++a) o[a] = static_cast<T>(sum_contiguous(p + a * b.n, b.n));
+        return;
+      }
+      std::vector<acc_t<T>, detail::PoolAllocator<acc_t<T>>> row(static_cast<std::size_t>(b.inner));
+      for (std::int64_t a = 0; a < b.outer; ++a) {
+        std::fill(row.begin(), row.end(), acc_t<T>(0));
+        for (std::int64_t k = 0; k < b.n; ++k) {
+          const T* src = p + (a * b.n + k) * b.inner;
+          for (std::int64_t i = 0; i < b.inner; ++i) row[i] = kernels::wrap_add<acc_t<T>>(row[i], src[i]);
+        }
+        for (std::int64_t i = 0; i < b.inner; ++i) o[a * b.inner + i] = static_cast<T>(row[i]);
+      }
+      return;
+    }
     std::vector<acc_t<T>, detail::PoolAllocator<acc_t<T>>> acc(static_cast<std::size_t>(out.numel()), 0);
     kernels::reduce_into(p, x.shape(), acc.data(), r.keep, [](acc_t<T> a, T v) { return kernels::wrap_add<acc_t<T>>(a, v); });
     for (std::size_t i = 0; i < acc.size(); ++i) o[i] = static_cast<T>(acc[i]);
