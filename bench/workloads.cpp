@@ -195,6 +195,15 @@ int main(int argc, char** argv) {
     }
   }
   if (chosen.empty()) chosen = order;
+  // OpenBLAS starts its thread pool when it loads, before main, sized by OPENBLAS_NUM_THREADS or
+  // the core count; idle pool threads spin for a while, which a run of a few milliseconds feels.
+  // So the pool is made the size asked for: run again with the variable set.
+  std::string want = std::to_string(threads);
+  const char* have = std::getenv("OPENBLAS_NUM_THREADS");
+  if (!have || want != have) {
+    setenv("OPENBLAS_NUM_THREADS", want.c_str(), 1);
+    execv("/proc/self/exe", argv);  // returns only on failure: then carry on as we are
+  }
   if (chosen.size() == 1) {
     set_num_threads(threads);
     std::string line = workloads.at(chosen[0])();

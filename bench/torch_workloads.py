@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""The four workloads of bench/README.md in PyTorch, single-threaded, for comparing with ag_bench.
+
+    /usr/bin/python3 bench/torch_workloads.py [sentiment|mlp|embedding|overhead ...]
+
+Needs PyTorch (Debian: apt-get install python3-torch). A measuring stick only: nothing in ag
+depends on it. Prints one JSON line per workload with ag_bench's keys.
+"""
+import json
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+torch.set_num_threads(1)
+SCORES = torch.tensor([0, 2, 1, -2])  # <pad>, 优, 良, 差
+
+
+def sentiment_batch(gen, batch, seq):
+    lens = torch.randint(1, seq + 1, (batch,), generator=gen)
+    tokens = torch.randint(1, 4, (batch, seq), generator=gen)
+    tokens = tokens * (torch.arange(seq)[None, :] < lens[:, None])
+    return tokens, (SCORES[tokens].sum(1) > 0).long()
+
+
+class Sentiment(nn.Module):
+    def __init__(self, vocab=4, dim=8):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, dim, padding_idx=0)
+        self.fc = nn.Linear(dim, 2)
+
+    def forward(self, tokens):
+        e = self.emb(tokens)                          # [B, S, D]
+        m = (tokens != 0).float().unsqueeze(-1)       # [B, S, 1]
+        return self.fc((e * m).sum(1) / m.sum(1))     # [B, 2]
+
+
+def sentiment(steps=2000):
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    data = [sentiment_batch(gen, 32, 6) for _ in range(64)]
+    model = Sentiment()
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    start = time.perf_counter()
+    for i in range(steps):
+        tokens, labels = data[i % 64]
+        opt.zero_grad()
+        loss = F.cross_entropy(model(tokens), labels)
+        loss.backward()
+        opt.step()
+    elapsed = time.perf_counter() - start
+    tokens, labels = sentiment_batch(gen, 1000, 6)
+    with torch.no_grad():
+        accuracy = (model(tokens).argmax(1) == labels).float().mean().item()
+    return {"workload": "sentiment", "steps_per_s": steps / elapsed, "loss": loss.item(), "accuracy": accuracy}
+
+
+def mlp(steps=100, batch=128):
+    torch.manual_seed(0)
+    x, y = torch.randn(batch, 784), torch.randint(0, 10, (batch,))
+    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(3):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = step()
+    elapsed = time.perf_counter() - start
+    flops = 3 * 2 * batch * (784 * 512 + 512 * 512 + 512 * 10)
+    return {"workload": "mlp", "steps_per_s": steps / elapsed, "gflops": flops * steps / elapsed / 1e9,
+            "loss": loss.item()}
+
+
+def embedding(steps=50):
+    torch.manual_seed(0)
+    tokens, y = torch.randint(0, 50000, (256, 16)), torch.randint(0, 2, (256,))
+    emb, fc = nn.Embedding(50000, 64), nn.Linear(64, 2)
+    opt = torch.optim.Adam(list(emb.parameters()) + list(fc.parameters()), lr=1e-3)
+    start = time.perf_counter()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = F.cross_entropy(fc(emb(tokens).mean(1)), y)
+        loss.backward()
+        opt.step()
+    return {"workload": "embedding", "steps_per_s": steps / (time.perf_counter() - start), "loss": loss.item()}
+
+
+def overhead(reps=200, chain=100):
+    x = torch.randn(2, 5, requires_grad=True)
+    start = time.perf_counter()
+    for _ in range(reps):
+        y = x
+        for _ in range(chain // 2):
+            y = y * 0.999 + 0.001
+        y.sum().backward()
+    return {"workload": "overhead", "us_per_op": (time.perf_counter() - start) / (reps * chain) * 1e6}
+
+
+WORKLOADS = {"sentiment": sentiment, "mlp": mlp, "embedding": embedding, "overhead": overhead}
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or WORKLOADS:
+        print(json.dumps(WORKLOADS[name]()), flush=True)
