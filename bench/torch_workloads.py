@@ -7,12 +7,17 @@ Needs PyTorch (Debian: apt-get install python3-torch). A measuring stick only: n
 depends on it. Prints one JSON line per workload with ag_bench's keys.
 """
 import json
+import os
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+# Debian's PyTorch runs its GEMMs in the system OpenBLAS, whose thread pool torch.set_num_threads
+# does not size: pin it before torch loads it, or the "single-threaded" mlp uses both cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
 
 torch.set_num_threads(1)
 SCORES = torch.tensor([0, 2, 1, -2])  # <pad>, 优, 良, 差
