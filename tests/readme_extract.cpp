@@ -4,7 +4,9 @@
 //
 // Every ```cpp block becomes part of one test per "## " section (the section's snippets run in
 // order, in one scope, so later ones can use what earlier ones made). A ```text block right after
-// a ```cpp block is what that snippet must print.
+// a ```cpp block is what that snippet must print. ```cpp mpi marks a snippet that needs
+// ag::distributed (skipped in a build without MPI); ```cpp source=PATH marks a quotation of a
+// file of the project, which must appear in that file word for word.
 
 #include <fstream>
 #include <iostream>
@@ -18,6 +20,8 @@ struct Snippet {
   std::size_t line;
   std::string code, expected;
   bool has_expected = false;
+  bool mpi = false;
+  std::string source;  // for a quotation: the file it quotes
 };
 
 struct Section {
@@ -58,8 +62,11 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < lines.size(); ++i) {
     if (lines[i].rfind("## ", 0) == 0) {
       sections.push_back({lines[i].substr(3), {}});
-    } else if (lines[i] == "```cpp") {
+    } else if (lines[i].rfind("```cpp", 0) == 0) {
       Snippet s{i + 2, "", ""};
+      std::string info = lines[i].substr(6);
+      s.mpi = info.find(" mpi") != std::string::npos;
+      if (std::size_t at = info.find(" source="); at != std::string::npos) s.source = info.substr(at + 8);
       for (++i; i < lines.size() && lines[i] != "```"; ++i) s.code += lines[i] + "\n";
       std::size_t j = i + 1;
       while (j < lines.size() && lines[j].empty()) ++j;
@@ -76,7 +83,8 @@ int main(int argc, char** argv) {
   out << "// Generated from README.md by tests/readme_extract.cpp: every C++ snippet of the README, run,\n"
          "// with its printed output compared to the README's.\n\n"
          "#include <gtest/gtest.h>\n#include <unistd.h>\n\n#include <cstdio>\n#include <cstdlib>\n#include <iostream>\n\n"
-         "#include \"ag.h\"\n\nusing namespace ag;\n\n"
+         "#include <fstream>\n#include <sstream>\n\n#include \"ag.h\"\n#ifdef AG_WITH_MPI\n#include \"distributed/distributed.h\"\n#endif\n\n"
+         "using namespace ag;\n\n"
          "namespace {\n"
          "/// Runs each section in a fresh folder: snippets write files (model.ag, run.ckpt...).\n"
          "class Readme : public ::testing::Test {\n protected:\n"
@@ -89,6 +97,14 @@ int main(int argc, char** argv) {
     if (sec.snippets.empty()) continue;
     out << "\nTEST_F(Readme, " << test_name(sec.title, ++index) << ") {\n";
     for (const Snippet& s : sec.snippets) {
+      if (!s.source.empty()) {  // a quotation: it must stand in the file as it stands here
+        out << "  {\n    std::ifstream in(std::string(AG_SOURCE_DIR) + \"/" << s.source << "\");\n"
+            << "    std::stringstream file;\n    file << in.rdbuf();\n"
+            << "    EXPECT_NE(file.str().find(R\"ag_readme(" << s.code << ")ag_readme\"), std::string::npos)\n"
+            << "        << \"README.md line " << s.line << " no longer quotes " << s.source << "\";\n  }\n";
+        continue;
+      }
+      if (s.mpi) out << "#ifdef AG_WITH_MPI\n";
       out << "  ::testing::internal::CaptureStdout();\n";
       out << "#line " << s.line << " \"README.md\"\n" << s.code;
       out << "  std::cout.flush();\n  std::fflush(stdout);\n";
@@ -97,6 +113,7 @@ int main(int argc, char** argv) {
         out << "    EXPECT_EQ(printed, R\"ag_readme(" << s.expected << ")ag_readme\") << \"README.md line " << s.line
             << "\";\n";
       out << "  }\n";
+      if (s.mpi) out << "#else\n  GTEST_SKIP() << \"built without MPI\";\n#endif\n";
     }
     out << "}\n";
   }
