@@ -4,14 +4,22 @@
 
 namespace ag::nn {
 
-namespace {
-const std::shared_ptr<Module>& module_at(const Module& container, std::int64_t index) {
-  const auto& items = container.named_children().items();
+// ---- ModuleSequence ---------------------------------------------------------------------------
+
+void ModuleSequence::push_back(std::shared_ptr<Module> module) {
+  register_module(std::to_string(size()), std::move(module));
+}
+
+const std::shared_ptr<Module>& ModuleSequence::operator[](std::int64_t index) const {
+  const auto& items = named_children().items();
   auto n = static_cast<std::int64_t>(items.size());
-  AG_CHECK_INDEX(index >= -n && index < n, container.name(), ": index ", index, " is out of range for ", n, " modules");
+  AG_CHECK_INDEX(index >= -n && index < n, name(), ": index ", index, " is out of range for ", n, " modules");
   return items[static_cast<std::size_t>(index < 0 ? index + n : index)].second;
 }
-}  // namespace
+
+void ModuleSequence::check_cast(bool ok, std::int64_t index) const {
+  AG_CHECK(ok, name(), "::at: module ", index, " is a ", (*this)[index]->name(), ", not the type asked for");
+}
 
 // ---- Sequential -------------------------------------------------------------------------------
 
@@ -23,16 +31,8 @@ Sequential::Sequential(const NamedModules& modules) {
   for (const auto& [name, m] : modules) push_back(name, m);
 }
 
-void Sequential::push_back(std::shared_ptr<Module> module) { push_back(std::to_string(size()), std::move(module)); }
-
 void Sequential::push_back(const std::string& name, std::shared_ptr<Module> module) {
   register_module(name, std::move(module));
-}
-
-const std::shared_ptr<Module>& Sequential::operator[](std::int64_t index) const { return module_at(*this, index); }
-
-void Sequential::check_cast(bool ok, std::int64_t index) const {
-  AG_CHECK(ok, "Sequential::at: module ", index, " is a ", (*this)[index]->name(), ", not the type asked for");
 }
 
 Tensor Sequential::forward(const Tensor& input) {
@@ -47,19 +47,9 @@ ModuleList::ModuleList(std::initializer_list<std::shared_ptr<Module>> modules) {
   for (const auto& m : modules) push_back(m);
 }
 
-void ModuleList::push_back(std::shared_ptr<Module> module) {
-  register_module(std::to_string(size()), std::move(module));
-}
-
 void ModuleList::extend(const ModuleList& other) {
   std::vector<std::shared_ptr<Module>> modules(other.begin(), other.end());  // other may be *this
   for (auto& m : modules) push_back(std::move(m));
-}
-
-const std::shared_ptr<Module>& ModuleList::operator[](std::int64_t index) const { return module_at(*this, index); }
-
-void ModuleList::check_cast(bool ok, std::int64_t index) const {
-  AG_CHECK(ok, "ModuleList::at: module ", index, " is a ", (*this)[index]->name(), ", not the type asked for");
 }
 
 }  // namespace ag::nn

@@ -85,13 +85,12 @@ int main(int argc, char** argv) {
          "#include <gtest/gtest.h>\n#include <unistd.h>\n\n#include <cstdio>\n#include <cstdlib>\n#include <iostream>\n\n"
          "#include <fstream>\n#include <sstream>\n\n#include \"ag.h\"\n#ifdef AG_WITH_MPI\n#include \"distributed/distributed.h\"\n#endif\n\n"
          "using namespace ag;\n\n"
-         "namespace {\n"
          "/// Runs each section in a fresh folder: snippets write files (model.ag, run.ckpt...).\n"
          "class Readme : public ::testing::Test {\n protected:\n"
          "  void SetUp() override {\n    char tmpl[] = \"/tmp/ag_readme_XXXXXX\";\n"
          "    ASSERT_NE(::mkdtemp(tmpl), nullptr);\n    dir_ = tmpl;\n    ASSERT_EQ(::chdir(dir_.c_str()), 0);\n  }\n"
          "  void TearDown() override {\n    if (!dir_.empty()) std::system((\"rm -rf '\" + dir_ + \"'\").c_str());\n  }\n"
-         "  std::string dir_;\n};\n}  // namespace\n";
+         "  std::string dir_;\n};\n";
   std::size_t index = 0;
   for (const Section& sec : sections) {
     if (sec.snippets.empty()) continue;
