@@ -1,10 +1,10 @@
 #pragma once
 // ag in one include: tensors and autograd, nn layers, optimizers, and serialization.
 //
-//     #include "ag.h"
+//     #include "ag/ag.h"
 //     auto x = ag::randn({2, 3}, ag::requires_grad());
 
-#include "autograd/autograd.h"
-#include "nn/nn.h"
-#include "optim/optim.h"
-#include "serialize/serialize.h"
+#include "ag/autograd/autograd.h"
+#include "ag/nn/nn.h"
+#include "ag/optim/optim.h"
+#include "ag/serialize/serialize.h"

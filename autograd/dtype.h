@@ -7,7 +7,7 @@
 #include <ostream>
 #include <type_traits>
 
-#include "autograd/error.h"
+#include "ag/autograd/error.h"
 
 namespace ag {
 

@@ -9,15 +9,15 @@
 //   3. free each node's saved tensors right after it ran (unless retain_graph);
 //   4. run leaf hooks and add each leaf's total into its .grad.
 
-#include "autograd/engine.h"
+#include "ag/autograd/engine.h"
 
 #include <algorithm>
 #include <atomic>
 #include <unordered_map>
 
-#include "autograd/node.h"
-#include "autograd/ops.h"
-#include "autograd/tensor_impl.h"
+#include "ag/autograd/node.h"
+#include "ag/autograd/ops.h"
+#include "ag/autograd/tensor_impl.h"
 
 namespace ag {
 

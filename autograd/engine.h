@@ -4,7 +4,7 @@
 #include <optional>
 #include <vector>
 
-#include "autograd/tensor.h"
+#include "ag/autograd/tensor.h"
 
 namespace ag {
 

@@ -1,8 +1,8 @@
-#include "autograd/generator.h"
+#include "ag/autograd/generator.h"
 
 #include <cmath>
 
-#include "autograd/error.h"
+#include "ag/autograd/error.h"
 
 namespace ag {
 

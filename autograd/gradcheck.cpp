@@ -1,11 +1,11 @@
-#include "autograd/gradcheck.h"
+#include "ag/autograd/gradcheck.h"
 
 #include <cmath>
 #include <sstream>
 
-#include "autograd/engine.h"
-#include "autograd/grad_mode.h"
-#include "autograd/ops.h"
+#include "ag/autograd/engine.h"
+#include "ag/autograd/grad_mode.h"
+#include "ag/autograd/ops.h"
 
 namespace ag {
 

@@ -1,10 +1,10 @@
-#include "autograd/graph.h"
+#include "ag/autograd/graph.h"
 
 #include <map>
 #include <sstream>
 
-#include "autograd/node.h"
-#include "autograd/tensor_impl.h"
+#include "ag/autograd/node.h"
+#include "ag/autograd/tensor_impl.h"
 
 namespace ag {
 

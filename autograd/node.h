@@ -22,10 +22,10 @@
 #include <utility>
 #include <vector>
 
-#include "autograd/grad_mode.h"
-#include "autograd/pool.h"
-#include "autograd/small_vector.h"
-#include "autograd/tensor.h"
+#include "ag/autograd/grad_mode.h"
+#include "ag/autograd/pool.h"
+#include "ag/autograd/small_vector.h"
+#include "ag/autograd/tensor.h"
 
 namespace ag {
 

@@ -8,7 +8,7 @@
 #include <tuple>
 #include <vector>
 
-#include "autograd/tensor.h"
+#include "ag/autograd/tensor.h"
 
 namespace ag {
 

@@ -1,4 +1,4 @@
-#include "autograd/pool.h"
+#include "ag/autograd/pool.h"
 
 #include <cstdint>
 #include <unordered_map>

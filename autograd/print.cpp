@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <sstream>
 
-#include "autograd/node.h"
-#include "autograd/tensor_impl.h"
+#include "ag/autograd/node.h"
+#include "ag/autograd/tensor_impl.h"
 
 namespace ag {
 

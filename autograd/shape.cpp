@@ -1,4 +1,4 @@
-#include "autograd/shape.h"
+#include "ag/autograd/shape.h"
 
 namespace ag {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "autograd/error.h"
+#include "ag/autograd/error.h"
 
 namespace ag {
 

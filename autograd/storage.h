@@ -9,8 +9,8 @@
 
 #include <xtensor/xstorage.hpp>
 
-#include "autograd/dtype.h"
-#include "autograd/pool.h"
+#include "ag/autograd/dtype.h"
+#include "ag/autograd/pool.h"
 
 namespace ag {
 

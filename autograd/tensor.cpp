@@ -3,10 +3,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "autograd/generator.h"
-#include "autograd/node.h"
-#include "autograd/ops.h"
-#include "autograd/tensor_impl.h"
+#include "ag/autograd/generator.h"
+#include "ag/autograd/node.h"
+#include "ag/autograd/ops.h"
+#include "ag/autograd/tensor_impl.h"
 
 namespace ag {
 

@@ -11,8 +11,8 @@
 #include <tuple>
 #include <vector>
 
-#include "autograd/dtype.h"
-#include "autograd/shape.h"
+#include "ag/autograd/dtype.h"
+#include "ag/autograd/shape.h"
 
 namespace ag {
 

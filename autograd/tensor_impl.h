@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "autograd/storage.h"
-#include "autograd/tensor.h"
+#include "ag/autograd/storage.h"
+#include "ag/autograd/tensor.h"
 
 namespace ag {
 

@@ -8,7 +8,7 @@
 
 #include <vector>
 
-#include "autograd/autograd.h"
+#include "ag/autograd/autograd.h"
 
 namespace {
 

@@ -3,9 +3,9 @@
 
 #include <benchmark/benchmark.h>
 
-#include "autograd/autograd.h"
-#include "nn/nn.h"
-#include "optim/optim.h"
+#include "ag/autograd/autograd.h"
+#include "ag/nn/nn.h"
+#include "ag/optim/optim.h"
 
 using namespace ag;
 

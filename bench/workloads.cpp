@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "autograd/autograd.h"
-#include "nn/nn.h"
-#include "optim/optim.h"
+#include "ag/autograd/autograd.h"
+#include "ag/nn/nn.h"
+#include "ag/optim/optim.h"
 
 using namespace ag;
 

@@ -1,6 +1,6 @@
 // all_reduce, broadcast and save_on_rank0 on ag's communicator.
 
-#include "distributed/collectives.h"
+#include "ag/distributed/collectives.h"
 
 #include <algorithm>
 #include <climits>
@@ -8,10 +8,10 @@
 #include <exception>
 #include <string>
 
-#include "autograd/error.h"
-#include "autograd/tensor_impl.h"
-#include "distributed/environment.h"
-#include "distributed/mpi_detail.h"
+#include "ag/autograd/error.h"
+#include "ag/autograd/tensor_impl.h"
+#include "ag/distributed/environment.h"
+#include "ag/distributed/mpi_detail.h"
 
 namespace ag::distributed {
 

@@ -6,8 +6,8 @@
 #include <functional>
 #include <vector>
 
-#include "autograd/tensor.h"
-#include "nn/module.h"
+#include "ag/autograd/tensor.h"
+#include "ag/nn/module.h"
 
 namespace ag::distributed {
 

@@ -1,17 +1,17 @@
 // DistributedDataParallel: parameters broadcast at construction, gradients averaged in buckets.
 
-#include "distributed/ddp.h"
+#include "ag/distributed/ddp.h"
 
 #include <climits>
 #include <cstring>
 #include <map>
 
-#include "autograd/error.h"
-#include "autograd/ops.h"
-#include "autograd/tensor_impl.h"
-#include "distributed/collectives.h"
-#include "distributed/environment.h"
-#include "distributed/mpi_detail.h"
+#include "ag/autograd/error.h"
+#include "ag/autograd/ops.h"
+#include "ag/autograd/tensor_impl.h"
+#include "ag/distributed/collectives.h"
+#include "ag/distributed/environment.h"
+#include "ag/distributed/mpi_detail.h"
 
 namespace ag::distributed {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "autograd/tensor.h"
-#include "nn/module.h"
+#include "ag/autograd/tensor.h"
+#include "ag/nn/module.h"
 
 namespace ag::distributed {
 

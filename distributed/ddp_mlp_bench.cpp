@@ -13,10 +13,10 @@
 #include <cstdlib>
 #include <string>
 
-#include "autograd/autograd.h"
-#include "distributed/distributed.h"
-#include "nn/nn.h"
-#include "optim/optim.h"
+#include "ag/autograd/autograd.h"
+#include "ag/distributed/distributed.h"
+#include "ag/nn/nn.h"
+#include "ag/optim/optim.h"
 
 using namespace ag;
 namespace dist = ag::distributed;

@@ -4,7 +4,7 @@
 // averaged across ranks, so all ranks hold the same model as one process on the whole batch.
 // Built as the library ag_distributed when MPI is found (CMake option AG_MPI).
 //
-//     #include "distributed/distributed.h"
+//     #include "ag/distributed/distributed.h"
 //     namespace dist = ag::distributed;
 //
 //     int main(int argc, char** argv) {
@@ -25,7 +25,7 @@
 //       }
 //     }
 
-#include "distributed/collectives.h"
-#include "distributed/ddp.h"
-#include "distributed/environment.h"
-#include "distributed/sampler.h"
+#include "ag/distributed/collectives.h"
+#include "ag/distributed/ddp.h"
+#include "ag/distributed/environment.h"
+#include "ag/distributed/sampler.h"

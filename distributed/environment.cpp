@@ -1,13 +1,13 @@
 // Starting and stopping MPI, and the communicator every collective of ag::distributed uses.
 
-#include "distributed/environment.h"
+#include "ag/distributed/environment.h"
 
 #include <cstdlib>
 #include <exception>
 #include <string>
 
-#include "autograd/error.h"
-#include "distributed/mpi_detail.h"
+#include "ag/autograd/error.h"
+#include "ag/distributed/mpi_detail.h"
 
 namespace ag::distributed {
 

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <string>
 
-#include "autograd/dtype.h"
-#include "autograd/shape.h"
+#include "ag/autograd/dtype.h"
+#include "ag/autograd/shape.h"
 
 namespace ag::distributed::detail {
 

@@ -1,12 +1,12 @@
 // DistributedSampler: PyTorch's split of a dataset's indices by rank.
 
-#include "distributed/sampler.h"
+#include "ag/distributed/sampler.h"
 
 #include <numeric>
 
-#include "autograd/error.h"
-#include "autograd/generator.h"
-#include "distributed/environment.h"
+#include "ag/autograd/error.h"
+#include "ag/autograd/generator.h"
+#include "ag/distributed/environment.h"
 
 namespace ag::distributed {
 

@@ -8,8 +8,8 @@
 #include <fstream>
 #include <iostream>
 
-#include "autograd/autograd.h"
-#include "nn/nn.h"
+#include "ag/autograd/autograd.h"
+#include "ag/nn/nn.h"
 
 using namespace ag;
 

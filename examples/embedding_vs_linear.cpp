@@ -5,8 +5,8 @@
 
 #include <iostream>
 
-#include "autograd/autograd.h"
-#include "nn/nn.h"
+#include "ag/autograd/autograd.h"
+#include "ag/nn/nn.h"
 
 using namespace ag;
 

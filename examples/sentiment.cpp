@@ -18,13 +18,13 @@
 #include <iostream>
 #include <sstream>
 
-#include "autograd/autograd.h"
-#include "nn/nn.h"
-#include "optim/optim.h"
+#include "ag/autograd/autograd.h"
+#include "ag/nn/nn.h"
+#include "ag/optim/optim.h"
 #include "sentiment_data.h"
-#include "serialize/serialize.h"
+#include "ag/serialize/serialize.h"
 #ifdef AG_WITH_MPI
-#include "distributed/distributed.h"
+#include "ag/distributed/distributed.h"
 #endif
 
 using namespace ag;

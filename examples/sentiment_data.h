@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "autograd/autograd.h"
+#include "ag/autograd/autograd.h"
 
 namespace sentiment {
 

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "serialize/serialize.h"
+#include "ag/serialize/serialize.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string input(reinterpret_cast<const char*>(data), size);

@@ -9,8 +9,8 @@
 #include <iostream>
 #include <limits>
 
-#include "autograd/autograd.h"
-#include "serialize/serialize.h"
+#include "ag/autograd/autograd.h"
+#include "ag/serialize/serialize.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
-#include "nn/activation.h"
+#include "ag/nn/activation.h"
 
-#include "autograd/error.h"
-#include "autograd/ops.h"
+#include "ag/autograd/error.h"
+#include "ag/autograd/ops.h"
 
 namespace ag::nn {
 

@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "nn/module.h"
+#include "ag/nn/module.h"
 
 namespace ag::nn {
 

@@ -1,10 +1,10 @@
-#include "nn/clip_grad.h"
+#include "ag/nn/clip_grad.h"
 
 #include <cmath>
 #include <limits>
 
-#include "autograd/error.h"
-#include "autograd/tensor_impl.h"
+#include "ag/autograd/error.h"
+#include "ag/autograd/tensor_impl.h"
 
 namespace ag::nn::utils {
 

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "autograd/tensor.h"
+#include "ag/autograd/tensor.h"
 
 namespace ag::nn::utils {
 

@@ -1,6 +1,6 @@
-#include "nn/container.h"
+#include "ag/nn/container.h"
 
-#include "autograd/error.h"
+#include "ag/autograd/error.h"
 
 namespace ag::nn {
 

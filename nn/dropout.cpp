@@ -1,8 +1,8 @@
-#include "nn/dropout.h"
+#include "ag/nn/dropout.h"
 
-#include "autograd/error.h"
-#include "nn/format.h"
-#include "nn/functional.h"
+#include "ag/autograd/error.h"
+#include "ag/nn/format.h"
+#include "ag/nn/functional.h"
 
 namespace ag::nn {
 

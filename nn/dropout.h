@@ -1,7 +1,7 @@
 #pragma once
 // Dropout: random zeroing during training.
 
-#include "nn/module.h"
+#include "ag/nn/module.h"
 
 namespace ag::nn {
 

@@ -1,10 +1,10 @@
-#include "nn/embedding.h"
+#include "ag/nn/embedding.h"
 
-#include "autograd/error.h"
-#include "autograd/grad_mode.h"
-#include "autograd/ops.h"
-#include "nn/format.h"
-#include "nn/init.h"
+#include "ag/autograd/error.h"
+#include "ag/autograd/grad_mode.h"
+#include "ag/autograd/ops.h"
+#include "ag/nn/format.h"
+#include "ag/nn/init.h"
 
 namespace ag::nn {
 

@@ -5,8 +5,8 @@
 #include <memory>
 #include <optional>
 
-#include "autograd/generator.h"
-#include "nn/module.h"
+#include "ag/autograd/generator.h"
+#include "ag/nn/module.h"
 
 namespace ag::nn {
 

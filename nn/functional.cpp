@@ -1,6 +1,6 @@
-#include "nn/functional.h"
+#include "ag/nn/functional.h"
 
-#include "autograd/error.h"
+#include "ag/autograd/error.h"
 
 namespace ag::nn::functional {
 

@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "autograd/generator.h"
-#include "autograd/ops.h"
+#include "ag/autograd/generator.h"
+#include "ag/autograd/ops.h"
 
 namespace ag::nn::functional {
 

@@ -1,7 +1,7 @@
 #pragma once
 // Identity: a placeholder layer.
 
-#include "nn/module.h"
+#include "ag/nn/module.h"
 
 namespace ag::nn {
 

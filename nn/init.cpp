@@ -1,9 +1,9 @@
-#include "nn/init.h"
+#include "ag/nn/init.h"
 
 #include <cmath>
 
-#include "autograd/error.h"
-#include "autograd/grad_mode.h"
+#include "ag/autograd/error.h"
+#include "ag/autograd/grad_mode.h"
 
 namespace ag::nn::init {
 

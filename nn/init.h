@@ -7,8 +7,8 @@
 #include <optional>
 #include <utility>
 
-#include "autograd/generator.h"
-#include "autograd/tensor.h"
+#include "ag/autograd/generator.h"
+#include "ag/autograd/tensor.h"
 
 namespace ag::nn::init {
 

@@ -1,10 +1,10 @@
-#include "nn/layer_norm.h"
+#include "ag/nn/layer_norm.h"
 
-#include "autograd/error.h"
-#include "autograd/ops.h"
-#include "nn/format.h"
-#include "nn/functional.h"
-#include "nn/init.h"
+#include "ag/autograd/error.h"
+#include "ag/autograd/ops.h"
+#include "ag/nn/format.h"
+#include "ag/nn/functional.h"
+#include "ag/nn/init.h"
 
 namespace ag::nn {
 

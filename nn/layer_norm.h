@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "nn/module.h"
+#include "ag/nn/module.h"
 
 namespace ag::nn {
 

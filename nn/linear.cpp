@@ -1,10 +1,10 @@
-#include "nn/linear.h"
+#include "ag/nn/linear.h"
 
 #include <cmath>
 
-#include "autograd/error.h"
-#include "autograd/ops.h"
-#include "nn/init.h"
+#include "ag/autograd/error.h"
+#include "ag/autograd/ops.h"
+#include "ag/nn/init.h"
 
 namespace ag::nn {
 

@@ -3,8 +3,8 @@
 
 #include <cstdint>
 
-#include "autograd/generator.h"
-#include "nn/module.h"
+#include "ag/autograd/generator.h"
+#include "ag/nn/module.h"
 
 namespace ag::nn {
 

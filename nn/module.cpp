@@ -1,4 +1,4 @@
-#include "nn/module.h"
+#include "ag/nn/module.h"
 
 #include <cxxabi.h>
 
@@ -7,8 +7,8 @@
 #include <typeinfo>
 #include <unordered_set>
 
-#include "autograd/error.h"
-#include "autograd/grad_mode.h"
+#include "ag/autograd/error.h"
+#include "ag/autograd/grad_mode.h"
 
 namespace ag::nn {
 

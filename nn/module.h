@@ -10,9 +10,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "autograd/tensor.h"
-#include "nn/ordered_dict.h"
-#include "nn/parameter.h"
+#include "ag/autograd/tensor.h"
+#include "ag/nn/ordered_dict.h"
+#include "ag/nn/parameter.h"
 
 namespace ag::nn {
 

@@ -1,22 +1,22 @@
 #pragma once
 // ag's neural-network layer: modules, layers, containers, initialisers and functional forms.
 //
-//     #include "nn/nn.h"
+//     #include "ag/nn/nn.h"
 //     namespace nn = ag::nn;
 //     auto net = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(3, 5), std::make_shared<nn::ReLU>());
 
-#include "autograd/autograd.h"
-#include "nn/activation.h"
-#include "nn/clip_grad.h"
-#include "nn/container.h"
-#include "nn/dropout.h"
-#include "nn/embedding.h"
-#include "nn/flatten.h"
-#include "nn/functional.h"
-#include "nn/identity.h"
-#include "nn/init.h"
-#include "nn/layer_norm.h"
-#include "nn/linear.h"
-#include "nn/module.h"
-#include "nn/ordered_dict.h"
-#include "nn/parameter.h"
+#include "ag/autograd/autograd.h"
+#include "ag/nn/activation.h"
+#include "ag/nn/clip_grad.h"
+#include "ag/nn/container.h"
+#include "ag/nn/dropout.h"
+#include "ag/nn/embedding.h"
+#include "ag/nn/flatten.h"
+#include "ag/nn/functional.h"
+#include "ag/nn/identity.h"
+#include "ag/nn/init.h"
+#include "ag/nn/layer_norm.h"
+#include "ag/nn/linear.h"
+#include "ag/nn/module.h"
+#include "ag/nn/ordered_dict.h"
+#include "ag/nn/parameter.h"

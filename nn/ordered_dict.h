@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "autograd/error.h"
-#include "autograd/tensor.h"
+#include "ag/autograd/error.h"
+#include "ag/autograd/tensor.h"
 
 namespace ag::nn {
 

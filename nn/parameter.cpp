@@ -1,7 +1,7 @@
-#include "nn/parameter.h"
+#include "ag/nn/parameter.h"
 
-#include "autograd/error.h"
-#include "nn/module.h"
+#include "ag/autograd/error.h"
+#include "ag/nn/module.h"
 
 namespace ag::nn {
 

@@ -4,7 +4,7 @@
 #include <ostream>
 #include <string>
 
-#include "autograd/tensor.h"
+#include "ag/autograd/tensor.h"
 
 namespace ag::nn {
 

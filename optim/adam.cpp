@@ -1,12 +1,12 @@
-#include "optim/adam.h"
+#include "ag/optim/adam.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include <xsimd/xsimd.hpp>
 
-#include "autograd/error.h"
-#include "autograd/grad_mode.h"
+#include "ag/autograd/error.h"
+#include "ag/autograd/grad_mode.h"
 
 namespace ag::optim {
 

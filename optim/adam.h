@@ -7,7 +7,7 @@
 #include <tuple>
 #include <vector>
 
-#include "optim/optimizer.h"
+#include "ag/optim/optimizer.h"
 
 namespace ag::optim {
 

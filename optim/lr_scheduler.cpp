@@ -1,9 +1,9 @@
-#include "optim/lr_scheduler.h"
+#include "ag/optim/lr_scheduler.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "autograd/error.h"
+#include "ag/autograd/error.h"
 
 namespace ag::optim {
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "optim/optimizer.h"
-#include "optim/state_dict.h"
+#include "ag/optim/optimizer.h"
+#include "ag/optim/state_dict.h"
 
 namespace ag::optim {
 

@@ -1,12 +1,12 @@
-#include "optim/optimizer.h"
+#include "ag/optim/optimizer.h"
 
 #include <typeinfo>
 #include <unordered_set>
 
-#include "autograd/error.h"
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
-#include "autograd/tensor_impl.h"
+#include "ag/autograd/error.h"
+#include "ag/autograd/grad_mode.h"
+#include "ag/autograd/node.h"
+#include "ag/autograd/tensor_impl.h"
 
 namespace ag::optim {
 

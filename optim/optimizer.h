@@ -12,9 +12,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "autograd/error.h"
-#include "autograd/tensor.h"
-#include "optim/state_dict.h"
+#include "ag/autograd/error.h"
+#include "ag/autograd/tensor.h"
+#include "ag/optim/state_dict.h"
 
 namespace ag::optim {
 

@@ -1,7 +1,7 @@
-#include "optim/sgd.h"
+#include "ag/optim/sgd.h"
 
-#include "autograd/error.h"
-#include "autograd/grad_mode.h"
+#include "ag/autograd/error.h"
+#include "ag/autograd/grad_mode.h"
 
 namespace ag::optim {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "optim/optimizer.h"
+#include "ag/optim/optimizer.h"
 
 namespace ag::optim {
 

@@ -1,10 +1,10 @@
-#include "optim/state_dict.h"
+#include "ag/optim/state_dict.h"
 
 #include <cmath>
 #include <sstream>
 
-#include "autograd/error.h"
-#include "autograd/grad_mode.h"
+#include "ag/autograd/error.h"
+#include "ag/autograd/grad_mode.h"
 
 namespace ag::optim {
 

@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "autograd/tensor.h"
-#include "nn/ordered_dict.h"
+#include "ag/autograd/tensor.h"
+#include "ag/nn/ordered_dict.h"
 
 namespace ag::optim {
 

@@ -1,6 +1,6 @@
-#include "serialize/archive.h"
+#include "ag/serialize/archive.h"
 
-#include "serialize/io.h"
+#include "ag/serialize/io.h"
 
 namespace ag {
 

@@ -11,9 +11,9 @@
 #include <variant>
 #include <vector>
 
-#include "autograd/generator.h"
-#include "autograd/tensor.h"
-#include "serialize/error.h"
+#include "ag/autograd/generator.h"
+#include "ag/autograd/tensor.h"
+#include "ag/serialize/error.h"
 
 namespace ag {
 

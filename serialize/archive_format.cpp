@@ -1,7 +1,7 @@
-#include "serialize/archive_format.h"
+#include "ag/serialize/archive_format.h"
 
 // rapidjson_config.h comes before any other cereal or rapidjson header.
-#include "serialize/rapidjson_config.h"
+#include "ag/serialize/rapidjson_config.h"
 
 #include <cereal/archives/portable_binary.hpp>
 
@@ -13,9 +13,9 @@
 #include <sstream>
 #include <streambuf>
 
-#include "autograd/tensor_impl.h"
-#include "serialize/io.h"
-#include "serialize/json_reader.h"
+#include "ag/autograd/tensor_impl.h"
+#include "ag/serialize/io.h"
+#include "ag/serialize/json_reader.h"
 
 namespace ag {
 namespace serialize {

@@ -27,7 +27,7 @@
 #include <string>
 #include <string_view>
 
-#include "serialize/archive.h"
+#include "ag/serialize/archive.h"
 
 namespace ag {
 

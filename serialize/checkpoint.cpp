@@ -1,7 +1,7 @@
-#include "serialize/checkpoint.h"
+#include "ag/serialize/checkpoint.h"
 
-#include "autograd/generator.h"
-#include "serialize/error.h"
+#include "ag/autograd/generator.h"
+#include "ag/serialize/error.h"
 
 namespace ag {
 

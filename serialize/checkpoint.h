@@ -6,12 +6,12 @@
 #include <optional>
 #include <string>
 
-#include "nn/module.h"
-#include "optim/lr_scheduler.h"
-#include "optim/optimizer.h"
-#include "serialize/archive.h"
-#include "serialize/archive_format.h"
-#include "serialize/safetensors.h"
+#include "ag/nn/module.h"
+#include "ag/optim/lr_scheduler.h"
+#include "ag/optim/optimizer.h"
+#include "ag/serialize/archive.h"
+#include "ag/serialize/archive_format.h"
+#include "ag/serialize/safetensors.h"
 
 namespace ag {
 

@@ -1,4 +1,4 @@
-#include "serialize/io.h"
+#include "ag/serialize/io.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "serialize/error.h"
+#include "ag/serialize/error.h"
 
 namespace ag::serialize {
 

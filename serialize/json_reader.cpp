@@ -1,4 +1,4 @@
-#include "serialize/json_reader.h"
+#include "ag/serialize/json_reader.h"
 
 #include <charconv>
 

@@ -2,7 +2,7 @@
 // Internal: checked access to a parsed JSON document, for the archive and safetensors loaders.
 // Every accessor checks the type first and throws SerializeError naming the file and the field.
 
-#include "serialize/rapidjson_config.h"
+#include "ag/serialize/rapidjson_config.h"
 
 #include <array>
 #include <cmath>
@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "serialize/error.h"
-#include "serialize/io.h"
+#include "ag/serialize/error.h"
+#include "ag/serialize/io.h"
 
 namespace ag::serialize::detail {
 

@@ -1,10 +1,10 @@
-#include "serialize/npy.h"
+#include "ag/serialize/npy.h"
 
 #include <optional>
 
-#include "autograd/tensor_impl.h"
-#include "serialize/error.h"
-#include "serialize/io.h"
+#include "ag/autograd/tensor_impl.h"
+#include "ag/serialize/error.h"
+#include "ag/serialize/io.h"
 
 namespace ag {
 namespace serialize {

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "autograd/tensor.h"
+#include "ag/autograd/tensor.h"
 
 namespace ag {
 

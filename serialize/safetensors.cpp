@@ -1,14 +1,14 @@
-#include "serialize/safetensors.h"
+#include "ag/serialize/safetensors.h"
 
 // json_reader.h brings rapidjson in, configured; it comes before any other rapidjson header.
-#include "serialize/json_reader.h"
+#include "ag/serialize/json_reader.h"
 
 #include <algorithm>
 #include <optional>
 #include <set>
 
-#include "autograd/tensor_impl.h"
-#include "serialize/io.h"
+#include "ag/autograd/tensor_impl.h"
+#include "ag/serialize/io.h"
 
 namespace ag {
 namespace serialize {

@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "serialize/archive.h"
+#include "ag/serialize/archive.h"
 
 namespace ag {
 

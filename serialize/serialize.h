@@ -2,10 +2,10 @@
 // ag's serialization layer: checkpoint archives (portable binary or JSON), safetensors and .npy,
 // all saved atomically and loaded without trusting the file.
 
-#include "serialize/archive.h"
-#include "serialize/archive_format.h"
-#include "serialize/checkpoint.h"
-#include "serialize/error.h"
-#include "serialize/io.h"
-#include "serialize/npy.h"
-#include "serialize/safetensors.h"
+#include "ag/serialize/archive.h"
+#include "ag/serialize/archive_format.h"
+#include "ag/serialize/checkpoint.h"
+#include "ag/serialize/error.h"
+#include "ag/serialize/io.h"
+#include "ag/serialize/npy.h"
+#include "ag/serialize/safetensors.h"

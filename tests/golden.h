@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "autograd/autograd.h"
+#include "ag/autograd/autograd.h"
 
 namespace golden {
 

@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
   out << "// Generated from README.md by tests/readme_extract.cpp: every C++ snippet of the README, run,\n"
          "// with its printed output compared to the README's.\n\n"
          "#include <gtest/gtest.h>\n#include <unistd.h>\n\n#include <cstdio>\n#include <cstdlib>\n#include <iostream>\n\n"
-         "#include <fstream>\n#include <sstream>\n\n#include \"ag.h\"\n#ifdef AG_WITH_MPI\n#include \"distributed/distributed.h\"\n#endif\n\n"
+         "#include <fstream>\n#include <sstream>\n\n#include \"ag/ag.h\"\n#ifdef AG_WITH_MPI\n#include \"ag/distributed/distributed.h\"\n#endif\n\n"
          "using namespace ag;\n\n"
          "/// Runs each section in a fresh folder: snippets write files (model.ag, run.ckpt...).\n"
          "class Readme : public ::testing::Test {\n protected:\n"

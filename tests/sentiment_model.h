@@ -9,9 +9,9 @@
 #include <cstdint>
 #include <memory>
 
-#include "autograd/autograd.h"
-#include "nn/nn.h"
-#include "optim/optim.h"
+#include "ag/autograd/autograd.h"
+#include "ag/nn/nn.h"
+#include "ag/optim/optim.h"
 
 namespace sentiment {
 

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <thread>
 
-#include "autograd/autograd.h"
+#include "ag/autograd/autograd.h"
 #include "test_util.h"
 
 using namespace ag;

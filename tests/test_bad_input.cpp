@@ -15,10 +15,10 @@
 #include <string>
 #include <typeinfo>
 
-#include "autograd/autograd.h"
-#include "nn/nn.h"
-#include "optim/optim.h"
-#include "serialize/checkpoint.h"
+#include "ag/autograd/autograd.h"
+#include "ag/nn/nn.h"
+#include "ag/optim/optim.h"
+#include "ag/serialize/checkpoint.h"
 
 using namespace ag;
 

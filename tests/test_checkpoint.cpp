@@ -7,9 +7,9 @@
 #include <fstream>
 #include <iterator>
 
-#include "nn/nn.h"
-#include "optim/optim.h"
-#include "serialize/serialize.h"
+#include "ag/nn/nn.h"
+#include "ag/optim/optim.h"
+#include "ag/serialize/serialize.h"
 
 using namespace ag;
 

@@ -7,8 +7,8 @@
 #include <limits>
 #include <string>
 
-#include "autograd/autograd.h"
-#include "nn/clip_grad.h"
+#include "ag/autograd/autograd.h"
+#include "ag/nn/clip_grad.h"
 
 using ag::Tensor;
 namespace utils = ag::nn::utils;

@@ -8,7 +8,7 @@
 #include <functional>
 #include <string>
 
-#include "autograd/autograd.h"
+#include "ag/autograd/autograd.h"
 #include "golden.h"
 #include "test_util.h"
 

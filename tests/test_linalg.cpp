@@ -13,7 +13,7 @@
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xarray.hpp>
 
-#include "autograd/autograd.h"
+#include "ag/autograd/autograd.h"
 #include "golden.h"
 #include "test_util.h"
 

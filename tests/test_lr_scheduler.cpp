@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "autograd/autograd.h"
-#include "optim/optim.h"
+#include "ag/autograd/autograd.h"
+#include "ag/optim/optim.h"
 #include "test_util.h"
 
 using testutil::expect_throw;

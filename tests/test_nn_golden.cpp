@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "golden.h"
-#include "nn/nn.h"
+#include "ag/nn/nn.h"
 
 namespace nn = ag::nn;
 using ag::Tensor;

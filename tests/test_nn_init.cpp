@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "nn/nn.h"
+#include "ag/nn/nn.h"
 
 namespace nn = ag::nn;
 namespace init = ag::nn::init;

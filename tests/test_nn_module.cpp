@@ -2,7 +2,7 @@
 // conversion, Parameter assignment and the printer.
 #include <gtest/gtest.h>
 
-#include "nn/nn.h"
+#include "ag/nn/nn.h"
 
 namespace nn = ag::nn;
 using ag::Tensor;

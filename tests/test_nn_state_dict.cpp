@@ -1,7 +1,7 @@
 // state_dict and load_state_dict: dotted keys, round trips, and errors that list every problem.
 #include <gtest/gtest.h>
 
-#include "nn/nn.h"
+#include "ag/nn/nn.h"
 
 namespace nn = ag::nn;
 using ag::Tensor;

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <functional>
 
-#include "autograd/autograd.h"
+#include "ag/autograd/autograd.h"
 #include "test_util.h"
 
 using namespace ag;

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "golden.h"
-#include "optim/optim.h"
+#include "ag/optim/optim.h"
 #include "test_util.h"
 
 using testutil::expect_throw;

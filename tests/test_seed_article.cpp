@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "nn/nn.h"
+#include "ag/nn/nn.h"
 
 namespace nn = ag::nn;
 using ag::Tensor;

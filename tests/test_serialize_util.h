@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "autograd/autograd.h"
-#include "serialize/serialize.h"
+#include "ag/autograd/autograd.h"
+#include "ag/serialize/serialize.h"
 
 namespace sertest {
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "autograd/autograd.h"
+#include "ag/autograd/autograd.h"
 
 using namespace ag;
 

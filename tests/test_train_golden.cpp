@@ -7,8 +7,8 @@
 #include <memory>
 
 #include "golden.h"
-#include "nn/nn.h"
-#include "optim/optim.h"
+#include "ag/nn/nn.h"
+#include "ag/optim/optim.h"
 
 namespace nn = ag::nn;
 using ag::Tensor;

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "autograd/generator.h"
-#include "autograd/gradcheck.h"
+#include "ag/autograd/generator.h"
+#include "ag/autograd/gradcheck.h"
 
 namespace testutil {
 

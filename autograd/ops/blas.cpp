@@ -1,14 +1,14 @@
 // Direct calls into OpenBLAS (cblas). Kept apart from every file that might include
 // xtensor-blas: the two headers clash (see blas.h).
 
-#include "autograd/ops/blas.h"
+#include "ag/autograd/ops/blas.h"
 
 #include <cblas.h>
 
 #include <climits>
 #include <cstdlib>
 
-#include "autograd/error.h"
+#include "ag/autograd/error.h"
 
 namespace ag::blas {
 

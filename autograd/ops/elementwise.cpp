@@ -5,10 +5,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "autograd/generator.h"
-#include "autograd/node.h"
-#include "autograd/ops.h"
-#include "autograd/ops/kernels.h"
+#include "ag/autograd/generator.h"
+#include "ag/autograd/node.h"
+#include "ag/autograd/ops.h"
+#include "ag/autograd/ops/kernels.h"
 
 namespace ag {
 

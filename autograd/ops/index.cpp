@@ -8,10 +8,10 @@
 #include <cstring>
 #include <vector>
 
-#include "autograd/node.h"
-#include "autograd/ops.h"
-#include "autograd/ops/kernels.h"
-#include "autograd/tensor_impl.h"
+#include "ag/autograd/node.h"
+#include "ag/autograd/ops.h"
+#include "ag/autograd/ops/kernels.h"
+#include "ag/autograd/tensor_impl.h"
 
 namespace ag {
 

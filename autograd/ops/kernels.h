@@ -8,8 +8,8 @@
 #include <string>
 #include <type_traits>
 
-#include "autograd/shape.h"
-#include "autograd/tensor_impl.h"
+#include "ag/autograd/shape.h"
+#include "ag/autograd/tensor_impl.h"
 
 namespace ag::kernels {
 

@@ -6,10 +6,10 @@
 
 #include <algorithm>
 
-#include "autograd/node.h"
-#include "autograd/ops.h"
-#include "autograd/ops/blas.h"
-#include "autograd/ops/kernels.h"
+#include "ag/autograd/node.h"
+#include "ag/autograd/ops.h"
+#include "ag/autograd/ops/blas.h"
+#include "ag/autograd/ops/kernels.h"
 
 namespace ag {
 

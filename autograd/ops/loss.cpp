@@ -7,10 +7,10 @@
 #include <cmath>
 #include <limits>
 
-#include "autograd/node.h"
-#include "autograd/ops.h"
-#include "autograd/ops/kernels.h"
-#include "autograd/tensor_impl.h"
+#include "ag/autograd/node.h"
+#include "ag/autograd/ops.h"
+#include "ag/autograd/ops/kernels.h"
+#include "ag/autograd/tensor_impl.h"
 
 namespace ag {
 

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <limits>
 
-#include "autograd/node.h"
-#include "autograd/ops.h"
-#include "autograd/ops/kernels.h"
+#include "ag/autograd/node.h"
+#include "ag/autograd/ops.h"
+#include "ag/autograd/ops/kernels.h"
 
 namespace ag {
 

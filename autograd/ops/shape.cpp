@@ -9,9 +9,9 @@
 #include <xtensor/xmanipulation.hpp>
 #include <xtensor/xnoalias.hpp>
 
-#include "autograd/node.h"
-#include "autograd/ops.h"
-#include "autograd/ops/kernels.h"
+#include "ag/autograd/node.h"
+#include "ag/autograd/ops.h"
+#include "ag/autograd/ops/kernels.h"
 
 namespace ag {
 

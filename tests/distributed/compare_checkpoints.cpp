@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "serialize/serialize.h"
+#include "ag/serialize/serialize.h"
 
 int main(int argc, char** argv) {
   if (argc != 4) {

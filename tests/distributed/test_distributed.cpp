@@ -14,13 +14,13 @@
 #include <filesystem>
 #include <set>
 
-#include "autograd/autograd.h"
-#include "autograd/tensor_impl.h"
-#include "distributed/distributed.h"
-#include "distributed/mpi_detail.h"
-#include "nn/nn.h"
-#include "optim/optim.h"
-#include "serialize/serialize.h"
+#include "ag/autograd/autograd.h"
+#include "ag/autograd/tensor_impl.h"
+#include "ag/distributed/distributed.h"
+#include "ag/distributed/mpi_detail.h"
+#include "ag/nn/nn.h"
+#include "ag/optim/optim.h"
+#include "ag/serialize/serialize.h"
 
 using namespace ag;
 namespace dist = ag::distributed;
