@@ -77,7 +77,7 @@ struct NodeAccess {
     for (std::size_t i = 0; i < n_inputs; ++i) {
       Edge e;
       if (TensorImpl* in = inputs[i].impl()) {
-        if (in->grad_fn) e.fn = in->grad_fn;
+        if (const std::shared_ptr<Node>& fn = detail::grad_fn_of(*in)) e.fn = fn;
         else if (in->requires_grad) e.leaf = inputs[i].impl_ptr();
       }
       n.next_.push_back(std::move(e));
@@ -136,7 +136,7 @@ bool BackwardContext::needs_grad(std::size_t i) const {
 SavedTensor save(const Tensor& input) { return SavedTensor{input, input.version(), false}; }
 
 SavedTensor save_output(const Tensor& output) {
-  return SavedTensor{detail::make_alias(output, output.shape()), output.version(), true};
+  return SavedTensor{detail::make_alias(output), output.version(), true};
 }
 
 bool needs_grad_any(const std::vector<Tensor>& inputs) {
@@ -146,11 +146,11 @@ bool needs_grad_any(const std::vector<Tensor>& inputs) {
   return false;
 }
 
-void detail::connect(const std::shared_ptr<Node>& node, const Tensor& out, const Tensor* inputs,
-                     std::size_t n_inputs, const SavedTensor* saved, std::size_t n_saved) {
-  TensorImpl& o = *out.impl();
-  NodeAccess::wire(*node, o, inputs, n_inputs, saved, n_saved);
-  o.grad_fn = node;
+void detail::connect(const std::shared_ptr<Node>& node, TensorImpl& out, const Tensor* inputs, std::size_t n_inputs,
+                     const SavedTensor* saved, std::size_t n_saved) {
+  NodeAccess::wire(*node, out, inputs, n_inputs, saved, n_saved);
+  out.grad_fn = node;
+  if (out.base) out.view_version = out.storage->version;  // a view's node is current as of now
 }
 
 // ---- gradient accumulation ----------------------------------------------------------------
@@ -169,15 +169,33 @@ void accumulate_grad(Tensor& slot, const Tensor& incoming, const char* where) {
   slot = slot + incoming;
 }
 
+/// Whether `g` can become a leaf's .grad as it is: nobody else sees its memory, and it is laid
+/// out as the leaf (PyTorch's gradient layout contract: .grad has the strides of its tensor
+/// when that tensor is dense, as a transposed weight), so that optimizers can walk both at once.
+bool can_steal(const Tensor& g, const TensorImpl& leaf) {
+  const TensorImpl& gi = *g.impl();
+  if (g.impl_ptr().use_count() != 1 || gi.storage.use_count() != 1 || gi.grad_fn || gi.offset != 0) return false;
+  if (leaf.contiguous) return gi.contiguous;
+  return gi.strides == leaf.strides;
+}
+
 /// Adds one backward pass's total gradient into a leaf's .grad, as PyTorch's AccumulateGrad.
-void accumulate_into_leaf(TensorImpl& leaf, Tensor g, bool create_graph) {
+void accumulate_into_leaf(const std::shared_ptr<TensorImpl>& leaf_ptr, Tensor g, bool create_graph) {
+  TensorImpl& leaf = *leaf_ptr;
   if (leaf.hooks) g = leaf.hooks->run(std::move(g));
   Tensor& grad = leaf.grad;
   if (!grad.defined()) {
-    // Take the buffer when nobody else can see it; otherwise copy so later in-place
-    // accumulation never writes into someone else's tensor.
-    bool sole = g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1 && !g.grad_fn();
-    grad = (!create_graph && sole) ? g : g.clone();
+    // Take the buffer when nobody else can see it and its layout fits; otherwise copy, so that
+    // later in-place accumulation never writes into someone else's tensor.
+    if (!create_graph && can_steal(g, leaf)) {
+      grad = g;
+    } else if (create_graph) {
+      grad = g.clone();
+    } else {
+      Tensor fresh = detail::make_tensor_like(Tensor(leaf_ptr), g.dtype());
+      detail::copy_values(fresh, g);
+      grad = fresh;
+    }
   } else if (!create_graph) {
     AG_CHECK_STATE(grad.shape() == g.shape(), "autograd: the .grad of a leaf has shape ", grad.shape(),
                    " but the new gradient has shape ", g.shape(), "; reset it with set_grad({}) or zero_grad()");
@@ -370,7 +388,7 @@ std::vector<Tensor> Engine::execute(const std::vector<Tensor>& roots, const std:
                        ") was modified by an in-place operation: it is at version ", s.tensor.version(),
                        ", expected version ", s.version, ". Compute it out of place or clone() it first.");
         if (s.is_output && create_graph) {
-          Tensor with_history = detail::make_alias(s.tensor, s.tensor.shape());
+          Tensor with_history = detail::make_alias(s.tensor);
           with_history.impl()->grad_fn = n->shared_from_this();
           saved.push_back(std::move(with_history));
         } else {
@@ -412,7 +430,7 @@ std::vector<Tensor> Engine::execute(const std::vector<Tensor>& roots, const std:
   for (LeafSlot& l : leaves) {
     if (!l.grad.defined()) continue;
     AutoGradMode mode(create_graph);
-    accumulate_into_leaf(*l.leaf, std::move(l.grad), create_graph);
+    accumulate_into_leaf(l.leaf, std::move(l.grad), create_graph);
   }
   if (inputs) {
     for (std::size_t i = 0; i < captured.size(); ++i) {
@@ -448,13 +466,13 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_gra
 
 HookHandle Tensor::register_hook(HookFn hook) const {
   AG_CHECK_STATE(requires_grad(), "register_hook: cannot register a hook on a tensor that does not require grad");
-  if (impl_->grad_fn) return HookList::add(NodeAccess::pre_hooks(*impl_->grad_fn), std::move(hook));
+  if (detail::grad_fn_of(*impl_)) return HookList::add(NodeAccess::pre_hooks(*impl_->grad_fn), std::move(hook));
   return HookList::add(impl_->hooks, std::move(hook));
 }
 
 void Tensor::retain_grad() {
   AG_CHECK_STATE(requires_grad(), "retain_grad: cannot retain the gradient of a tensor that does not require grad");
-  if (!impl_->grad_fn) return;  // leaves keep their gradient anyway
+  if (!detail::grad_fn_of(*impl_)) return;  // leaves keep their gradient anyway
   impl_->retains_grad = true;
   NodeAccess::retained(*impl_->grad_fn) = impl_;
 }

@@ -9,6 +9,18 @@
 
 namespace ag {
 
+namespace {
+/// Where element `e` (in row-major order) of t sits, relative to t's first element.
+std::int64_t offset_of(const Tensor& t, std::int64_t e) {
+  std::int64_t off = 0;
+  for (std::int64_t d = t.dim(); d-- > 0;) {
+    off += (e % t.shape()[d]) * t.strides()[d];
+    e /= t.shape()[d];
+  }
+  return off;
+}
+}  // namespace
+
 bool gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn, const std::vector<Tensor>& inputs,
                double eps, double atol, double rtol) {
   std::vector<Tensor> diff;  // the inputs we differentiate
@@ -17,6 +29,10 @@ bool gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn, cons
     if (!inputs[i].requires_grad()) continue;
     AG_CHECK(inputs[i].dtype() == kFloat64, "gradcheck: input ", i, " is ", inputs[i].dtype(),
              "; finite differences need float64 inputs");
+    for (std::int64_t d = 0; d < inputs[i].dim(); ++d)
+      AG_CHECK(inputs[i].shape()[d] <= 1 || inputs[i].strides()[d] != 0, "gradcheck: input ", i, " of shape ",
+               inputs[i].shape(), " and strides ", inputs[i].strides(), " has several elements at one memory "
+               "location (an expanded view), so they cannot be perturbed one at a time; pass a clone()");
     diff.push_back(inputs[i]);
     diff_index.push_back(i);
   }
@@ -41,19 +57,22 @@ bool gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn, cons
       analytical[k].push_back(g[k].defined() ? g[k].to_vector<double>() : std::vector<double>(diff[k].numel(), 0.0));
   }
 
-  // Numerical Jacobian by central differences on detached copies of the inputs.
+  // Numerical Jacobian by central differences, perturbing each element of a detached alias of
+  // the input where it lies (restored exactly after), so that fn sees the inputs' own layout.
   NoGradGuard no_grad;
   std::vector<Tensor> probe;
-  for (const Tensor& t : inputs) probe.push_back(t.defined() ? t.detach().clone() : t);
+  for (const Tensor& t : inputs) probe.push_back(t.defined() ? t.detach() : t);
   for (std::size_t k = 0; k < diff.size(); ++k) {
-    double* x = probe[diff_index[k]].data_ptr<double>();
+    const Tensor& p = probe[diff_index[k]];
+    double* base = p.data_ptr<double>();
     for (std::int64_t e = 0; e < diff[k].numel(); ++e) {
-      double orig = x[e];
-      x[e] = orig + eps;
+      double* x = base + offset_of(p, e);
+      double orig = *x;
+      *x = orig + eps;
       std::vector<double> plus = fn(probe).to_vector<double>();
-      x[e] = orig - eps;
+      *x = orig - eps;
       std::vector<double> minus = fn(probe).to_vector<double>();
-      x[e] = orig;
+      *x = orig;
       for (std::int64_t j = 0; j < m; ++j) {
         double num = (plus[j] - minus[j]) / (2 * eps);
         double ana = analytical[k][static_cast<std::size_t>(j)][static_cast<std::size_t>(e)];

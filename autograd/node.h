@@ -136,7 +136,11 @@ class LambdaNode final : public Node {
 namespace detail {
 /// After an in-place op recorded as `result = op(self, ...)`, makes `result`'s node self's grad_fn.
 void rebase_history(const Tensor& self, const Tensor& result);
-void connect(const std::shared_ptr<Node>& node, const Tensor& out, const Tensor* inputs, std::size_t n_inputs,
+/// After an in-place op on the view `self` recorded as `result = op(self, ...)`: the view's base
+/// gets a CopySlices node (its old value with the view's window replaced by result) and the view
+/// an AsStridedBackward0 node from it.
+void rebase_view(const Tensor& self, const Tensor& result);
+void connect(const std::shared_ptr<Node>& node, TensorImpl& out, const Tensor* inputs, std::size_t n_inputs,
              const SavedTensor* saved, std::size_t n_saved);
 }
 
@@ -149,16 +153,25 @@ bool needs_grad_any(const std::vector<Tensor>& inputs);
 
 /// Records `out = op(inputs)` with backward `fn(grad, ctx) -> Grads` (one entry per input).
 template <class F>
-void record(const char* name, const Tensor& out, std::initializer_list<Tensor> inputs,
+void record(TensorImpl& out, const char* name, const Tensor* inputs, std::size_t n_inputs,
             std::initializer_list<SavedTensor> saved, F&& fn) {
   auto node = std::allocate_shared<LambdaNode<std::decay_t<F>>>(detail::PoolAllocator<void>(), name, std::forward<F>(fn));
-  detail::connect(node, out, inputs.begin(), inputs.size(), saved.begin(), saved.size());
+  detail::connect(node, out, inputs, n_inputs, saved.begin(), saved.size());
+}
+template <class F>
+void record(TensorImpl& out, const char* name, std::initializer_list<Tensor> inputs,
+            std::initializer_list<SavedTensor> saved, F&& fn) {
+  record(out, name, inputs.begin(), inputs.size(), saved, std::forward<F>(fn));
+}
+template <class F>
+void record(const char* name, const Tensor& out, std::initializer_list<Tensor> inputs,
+            std::initializer_list<SavedTensor> saved, F&& fn) {
+  record(*out.impl(), name, inputs.begin(), inputs.size(), saved, std::forward<F>(fn));
 }
 template <class F>
 void record(const char* name, const Tensor& out, const std::vector<Tensor>& inputs,
             std::initializer_list<SavedTensor> saved, F&& fn) {
-  auto node = std::allocate_shared<LambdaNode<std::decay_t<F>>>(detail::PoolAllocator<void>(), name, std::forward<F>(fn));
-  detail::connect(node, out, inputs.data(), inputs.size(), saved.begin(), saved.size());
+  record(*out.impl(), name, inputs.data(), inputs.size(), saved, std::forward<F>(fn));
 }
 
 }  // namespace ag

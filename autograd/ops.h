@@ -47,16 +47,41 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
 /// Elementwise max / min; on ties each input gets half the gradient, as PyTorch.
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
-/// cond ? a : b, elementwise, with cond an int64 mask (nonzero is true).
+/// cond ? a : b, elementwise and broadcast, with cond a bool mask (as comparisons return).
+///
+///     ag::where(x > 0, x, ag::zeros_like(x));
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, Scalar b);
+Tensor where(const Tensor& cond, Scalar a, const Tensor& b);
+/// x with `value` where mask (bool, broadcast to x's shape) is true: `ag::masked_fill(x, x < 0, 0)`.
+Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value);
+/// The same with a 0-d tensor value (differentiable in it).
+Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value);
+/// The elements of x where mask (broadcast together) is true, as a 1-d tensor, in row-major order.
+Tensor masked_select(const Tensor& x, const Tensor& mask);
 
-/// Comparisons give int64 masks of 0 and 1 (ag has no bool dtype); they record no gradient.
+/// Comparisons give bool masks and record no gradient.
 Tensor eq(const Tensor& a, const Tensor& b);
 Tensor ne(const Tensor& a, const Tensor& b);
 Tensor lt(const Tensor& a, const Tensor& b);
 Tensor le(const Tensor& a, const Tensor& b);
 Tensor gt(const Tensor& a, const Tensor& b);
 Tensor ge(const Tensor& a, const Tensor& b);
+
+/// Elementwise logic on truth values (nonzero is true), giving bool.
+Tensor logical_not(const Tensor& x);
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor logical_xor(const Tensor& a, const Tensor& b);
+/// Bitwise logic on bool and int64 tensors (`mask1 & mask2`, `~mask`).
+Tensor bitwise_not(const Tensor& x);
+Tensor bitwise_and(const Tensor& a, const Tensor& b);
+Tensor bitwise_or(const Tensor& a, const Tensor& b);
+Tensor bitwise_xor(const Tensor& a, const Tensor& b);
+/// Where x is NaN / ±inf / neither (bool; integers are always finite).
+Tensor isnan(const Tensor& x);
+Tensor isinf(const Tensor& x);
+Tensor isfinite(const Tensor& x);
 
 /// Sums a broadcast gradient back down to `shape` (the backward of broadcasting).
 Tensor sum_to(const Tensor& x, const Shape& shape);
@@ -86,6 +111,10 @@ Tensor operator<(const Tensor& a, Scalar b);
 Tensor operator<=(const Tensor& a, Scalar b);
 Tensor operator>(const Tensor& a, Scalar b);
 Tensor operator>=(const Tensor& a, Scalar b);
+Tensor operator~(const Tensor& x);
+Tensor operator&(const Tensor& a, const Tensor& b);
+Tensor operator|(const Tensor& a, const Tensor& b);
+Tensor operator^(const Tensor& a, const Tensor& b);
 Tensor& operator+=(Tensor& a, const Tensor& b);
 Tensor& operator+=(Tensor& a, Scalar b);
 Tensor& operator-=(Tensor& a, const Tensor& b);
@@ -123,33 +152,63 @@ Tensor argmin(const Tensor& x, std::optional<std::int64_t> dim = std::nullopt, b
 Tensor logsumexp(const Tensor& x, std::int64_t dim, bool keepdim = false);
 /// The p-norm of all elements.
 Tensor norm(const Tensor& x, double p = 2);
+/// Whether any / every element is nonzero (bool), over all elements or along dim.
+Tensor any(const Tensor& x);
+Tensor any(const Tensor& x, std::int64_t dim, bool keepdim = false);
+Tensor all(const Tensor& x);
+Tensor all(const Tensor& x, std::int64_t dim, bool keepdim = false);
+/// The indices of the nonzero elements, int64 [count, x.dim()], in row-major order.
+Tensor nonzero(const Tensor& x);
+/// How many elements are nonzero (int64), in all of x or along dim.
+Tensor count_nonzero(const Tensor& x, std::optional<std::int64_t> dim = std::nullopt);
 
 // ---- shape (ops/shape.cpp) ------------------------------------------------------------------
+// Views: each of these returns a tensor that shares x's storage (and its version counter) with
+// new sizes, strides and offset, at no cost in time or memory; writes through the view change x.
+// reshape is a view when the strides allow one and a copy otherwise; cat and stack copy.
 
-/// Same data, new shape (one size may be -1). Shares the data: ag tensors are always contiguous.
-/// Views share storage (writes through one show in the other): reshape, view, flatten, squeeze,
-/// unsqueeze, detach, and select/narrow/slice taking whole rows of the first dimension (x[i]).
-/// transpose, permute, expand, cat, stack and other slices copy.
+/// Same data, new shape (one size may be -1): a view when x's strides allow it, else a copy.
 Tensor reshape(const Tensor& x, const Shape& shape);
+/// Same data, new shape, always a view; throws when x's strides do not allow one (use reshape).
 Tensor view(const Tensor& x, const Shape& shape);
 Tensor flatten(const Tensor& x, std::int64_t start_dim = 0, std::int64_t end_dim = -1);
+/// Splits dimension `dim` into `sizes` (one may be -1): `x.unflatten(1, {2, 3})`.
+Tensor unflatten(const Tensor& x, std::int64_t dim, const Shape& sizes);
 Tensor squeeze(const Tensor& x);
 Tensor squeeze(const Tensor& x, std::int64_t dim);
 Tensor unsqueeze(const Tensor& x, std::int64_t dim);
-/// Swaps two dimensions (a copy in ag, a view in PyTorch).
+/// Swaps two dimensions (their strides).
 Tensor transpose(const Tensor& x, std::int64_t dim0, std::int64_t dim1);
 Tensor t(const Tensor& x);
 Tensor permute(const Tensor& x, const std::vector<std::int64_t>& dims);
-/// Broadcasts to `shape`; -1 keeps a size.
+/// Broadcasts to `shape` with stride 0 along the new and size-1 dims; -1 keeps a size.
 Tensor expand(const Tensor& x, const Shape& shape);
-Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
-Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
+Tensor expand_as(const Tensor& x, const Tensor& other);
 Tensor narrow(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t length);
 /// x.select(dim, i) drops `dim`, taking index i (negative counts from the end).
 Tensor select(const Tensor& x, std::int64_t dim, std::int64_t index);
-/// Python's x[start:end:step] along dim.
+/// Python's x[start:end:step] along dim (step > 0; out-of-range bounds are clamped).
 Tensor slice(const Tensor& x, std::int64_t dim, std::optional<std::int64_t> start, std::optional<std::int64_t> end,
              std::int64_t step = 1);
+/// The diagonal of the dims dim1 and dim2 (offset > 0 above it), as the last dimension.
+Tensor diagonal(const Tensor& x, std::int64_t offset = 0, std::int64_t dim1 = 0, std::int64_t dim2 = 1);
+/// All windows of `size` elements along dim, `step` apart, as a new last dimension.
+Tensor unfold(const Tensor& x, std::int64_t dim, std::int64_t size, std::int64_t step);
+/// The window of x's storage with these sizes, strides and offset (x's own offset by default).
+/// Every element must lie inside the storage; the gradient is PyTorch's (overlaps averaged).
+Tensor as_strided(const Tensor& x, const Shape& size, const Shape& stride,
+                  std::optional<std::int64_t> storage_offset = std::nullopt);
+/// Consecutive views of split_size along dim (the last may be smaller), or of the given sizes.
+std::vector<Tensor> split(const Tensor& x, std::int64_t split_size, std::int64_t dim = 0);
+std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& split_sizes, std::int64_t dim = 0);
+/// `chunks` views of equal size along dim (the last may be smaller), as PyTorch.
+std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t dim = 0);
+/// The slices x.select(dim, i) for every i.
+std::vector<Tensor> unbind(const Tensor& x, std::int64_t dim = 0);
+/// A contiguous tensor of x's values (x itself when it is contiguous).
+Tensor contiguous(const Tensor& x);
+Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
+Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
 
 // ---- linear algebra (ops/linalg.cpp) --------------------------------------------------------
 
@@ -288,6 +347,20 @@ struct EmbeddingFuncOptions {
 ///
 ///     auto vectors = ag::embedding(table, ag::tensor({{1, 4}, {2, 0}}));   // [2, 2, dim]
 Tensor embedding(const Tensor& weight, const Tensor& indices, const EmbeddingFuncOptions& options = {});
+/// x[indices[0], indices[1], ...] with a list of int64 index tensors or bool masks, one per
+/// leading dimension (an undefined entry takes the whole dimension): PyTorch's advanced
+/// indexing. Index tensors broadcast together; their dims replace the indexed dims, in place
+/// when the indexed dims are adjacent, else at the front. A copy, differentiable.
+///
+///     ag::index(x, {ag::tensor({0, 2})});            // rows 0 and 2
+///     ag::index(x, {ag::Tensor(), ag::tensor({1})}); // x[:, [1]]
+Tensor index(const Tensor& x, const std::vector<Tensor>& indices);
+/// A copy of x with values written (or added, with accumulate) at x[indices...], values
+/// broadcast to the indexed shape; differentiable in x and values.
+Tensor index_put(const Tensor& x, const std::vector<Tensor>& indices, const Tensor& values, bool accumulate = false);
+/// In-place form of index_put.
+Tensor& index_put_(Tensor& x, const std::vector<Tensor>& indices, const Tensor& values, bool accumulate = false);
+
 /// Rows of the identity: int64 [*indices.shape, num_classes] (num_classes -1: max index + 1).
 ///
 ///     ag::one_hot(ag::tensor({2, 0}), 3);   // [[0, 0, 1], [1, 0, 0]]

@@ -25,7 +25,11 @@ std::string printf_str(const char* fmt, double v) {
 
 class Formatter {
  public:
-  Formatter(const std::vector<double>& values, bool floating) : floating_(floating) {
+  Formatter(const std::vector<double>& values, Dtype dtype) : floating_(is_floating(dtype)), bool_(dtype == kBool) {
+    if (bool_) {  // "True" and "False", right-aligned as PyTorch: tensor([ True, False])
+      for (double v : values) width_ = std::max<std::size_t>(width_, v != 0 ? 4 : 5);
+      return;
+    }
     if (!floating_) {
       for (double v : values) width_ = std::max(width_, printf_str("%.0f", v).size());
       return;
@@ -57,6 +61,7 @@ class Formatter {
 
  private:
   std::string format_raw(double v) const {
+    if (bool_) return v != 0 ? "True" : "False";
     if (!floating_) return printf_str("%.0f", v);
     if (std::isnan(v)) return "nan";
     if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
@@ -66,6 +71,7 @@ class Formatter {
   }
 
   bool floating_;
+  bool bool_;
   bool int_mode_ = true;
   bool sci_ = false;
   std::size_t width_ = 1;
@@ -124,7 +130,6 @@ std::string Tensor::str() const {
   if (!defined()) return "tensor(undefined)";
   const Shape& s = shape();
   std::vector<double> values = to_vector<double>();
-  bool floating = is_floating(dtype());
   std::string body;
   if (numel() == 0) {
     body = "[]";
@@ -134,7 +139,7 @@ std::string Tensor::str() const {
       body += s.size() == 1 ? ",)" : ")";
     }
   } else {
-    Formatter fmt(values, floating);
+    Formatter fmt(values, dtype());
     body = s.empty() ? fmt.format(values[0]) : Printer{values, s, fmt, numel() > kThreshold}.str(0, 0, 7);
   }
   std::string out = "tensor(" + body;

@@ -41,7 +41,7 @@ Shape contiguous_strides(const Shape& s) {
   std::int64_t acc = 1;
   for (std::size_t i = s.size(); i-- > 0;) {
     strides[i] = acc;
-    acc *= s[i];
+    acc *= s[i] > 1 ? s[i] : 1;  // as PyTorch: an empty dimension does not zero the outer strides
   }
   return strides;
 }

@@ -6,6 +6,7 @@
 #include "ag/autograd/generator.h"
 #include "ag/autograd/node.h"
 #include "ag/autograd/ops.h"
+#include "ag/autograd/ops/kernels.h"
 #include "ag/autograd/tensor_impl.h"
 
 namespace ag {
@@ -39,9 +40,57 @@ Dtype Tensor::dtype() const {
   check_defined(impl_.get(), "dtype()");
   return impl_->dtype;
 }
+const Shape& Tensor::strides() const {
+  check_defined(impl_.get(), "strides()");
+  return impl_->strides;
+}
+std::int64_t Tensor::stride(std::int64_t d) const { return strides()[wrap_dim(d, dim(), "stride")]; }
+std::int64_t Tensor::storage_offset() const {
+  check_defined(impl_.get(), "storage_offset()");
+  return impl_->offset;
+}
+bool Tensor::is_contiguous() const {
+  check_defined(impl_.get(), "is_contiguous()");
+  return impl_->contiguous;
+}
+bool Tensor::is_view() const { return impl_ && impl_->base != nullptr; }
+Tensor Tensor::_base() const { return impl_ && impl_->base ? Tensor(impl_->base) : Tensor(); }
+bool Tensor::is_alias_of(const Tensor& other) const {
+  return impl_ && other.impl_ && impl_->storage == other.impl_->storage;
+}
 std::uint32_t Tensor::version() const {
   check_defined(impl_.get(), "version()");
   return impl_->storage->version;
+}
+
+// ---- assignment to a view -------------------------------------------------------------------
+
+namespace {
+void check_assignable(const TensorImpl* impl) {
+  check_defined(impl, "operator=");
+  // A temporary whose storage no other tensor shares cannot be read after the assignment:
+  // the write would vanish (x.index({mask}) = v copies into such a temporary).
+  AG_CHECK_STATE(impl->storage.use_count() > 1, "operator=: assigning to a temporary tensor of shape ", impl->shape,
+                 " that is not a view of any other tensor writes into memory nobody can read. x[i] = v and "
+                 "x.index({...}) = v with integers and slices write through views; indexing with tensors makes "
+                 "a copy: use x.index_put_({...}, v) to write there");
+}
+}  // namespace
+
+Tensor& Tensor::operator=(const Tensor& other) && {
+  check_assignable(impl_.get());
+  copy_(other);
+  return *this;
+}
+Tensor& Tensor::operator=(Tensor&& other) && {
+  check_assignable(impl_.get());
+  copy_(other);
+  return *this;
+}
+Tensor& Tensor::operator=(Scalar value) && {
+  check_assignable(impl_.get());
+  fill_(value);
+  return *this;
 }
 
 // ---- data access ----------------------------------------------------------------------------
@@ -49,19 +98,53 @@ std::uint32_t Tensor::version() const {
 template <class T>
 T* Tensor::data_ptr() const {
   check_defined(impl_.get(), "data_ptr()");
-  AG_CHECK(impl_->dtype == dtype_of<T>(), "data_ptr<", dtype_name(dtype_of<T>()), ">(): the tensor holds ",
-           dtype_name(impl_->dtype), "; use data_ptr<", impl_->dtype == kFloat32 ? "float" :
-           impl_->dtype == kFloat64 ? "double" : "int64_t", ">() or to(", dtype_name(dtype_of<T>()), ") first");
+  AG_CHECK(impl_->dtype == dtype_of<T>(), "data_ptr<", cpp_type_name(dtype_of<T>()), ">(): the tensor holds ",
+           dtype_name(impl_->dtype), "; use data_ptr<", cpp_type_name(impl_->dtype), ">() or to(",
+           dtype_name(dtype_of<T>()), ") first");
   return static_cast<T*>(impl_->data);
 }
 
 template <class T>
+ArrayRef<T> Tensor::data() const {
+  T* p = data_ptr<T>();
+  AG_CHECK(impl_->contiguous, "data<", cpp_type_name(dtype_of<T>()), ">(): the tensor of shape ", impl_->shape,
+           " and strides ", impl_->strides, " is not contiguous, so its elements are not one row-major run; "
+           "call contiguous() first, or index it through data_ptr() and strides()");
+  return ArrayRef<T>(p, static_cast<std::size_t>(impl_->numel));
+}
+
+namespace {
+
+/// Calls f(storage offset from data, flat row-major index) for every element of t.
+template <class F>
+void for_each_offset(const TensorImpl& t, F f) {
+  if (t.contiguous) {
+    for (std::int64_t i = 0; i < t.numel; ++i) f(i, i);
+    return;
+  }
+  const std::size_t nd = t.shape.size();
+  std::int64_t idx[Shape::kMaxDims] = {}, off = 0;
+  for (std::int64_t i = 0; i < t.numel; ++i) {
+    f(off, i);
+    for (std::size_t d = nd; d-- > 0;) {
+      off += t.strides[d];
+      if (++idx[d] < t.shape[d]) break;
+      off -= t.strides[d] * t.shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
 std::vector<T> Tensor::to_vector() const {
+  check_defined(impl_.get(), "to_vector()");
   std::vector<T> out(static_cast<std::size_t>(numel()));
   dispatch(dtype(), [&](auto tag) {
     using S = typename decltype(tag)::type;
     const S* p = detail::data<S>(*this);
-    for (std::size_t i = 0; i < out.size(); ++i) out[i] = convert<T>(p[i]);
+    for_each_offset(*impl_, [&](std::int64_t off, std::int64_t i) { out[i] = convert<T>(p[off]); });
   });
   return out;
 }
@@ -81,17 +164,17 @@ T Tensor::at(std::initializer_list<std::int64_t> index) const {
   const Shape& s = shape();
   AG_CHECK_INDEX(index.size() == s.size(), "at(): a ", s.size(), "-d tensor needs ", s.size(), " indices, got ",
                  index.size());
-  std::int64_t flat = 0, k = 0;
+  std::int64_t off = 0, k = 0;
   for (std::int64_t i : index) {
     std::int64_t n = s[k];
     AG_CHECK_INDEX(i >= -n && i < n, "at(): index ", i, " is out of range for dimension ", k, " of size ", n,
                    " (shape ", s, ")");
-    flat = flat * n + (i < 0 ? i + n : i);
+    off += (i < 0 ? i + n : i) * impl_->strides[k];
     ++k;
   }
   return dispatch(dtype(), [&](auto tag) {
     using S = typename decltype(tag)::type;
-    return convert<T>(detail::data<S>(*this)[flat]);
+    return convert<T>(detail::data<S>(*this)[off]);
   });
 }
 
@@ -104,18 +187,35 @@ AG_INSTANTIATE(double)
 AG_INSTANTIATE(int)
 AG_INSTANTIATE(long)
 AG_INSTANTIATE(long long)
+AG_INSTANTIATE(bool)
 #undef AG_INSTANTIATE
 template float* Tensor::data_ptr<float>() const;
 template double* Tensor::data_ptr<double>() const;
 template std::int64_t* Tensor::data_ptr<std::int64_t>() const;
+template bool* Tensor::data_ptr<bool>() const;
+template ArrayRef<float> Tensor::data<float>() const;
+template ArrayRef<double> Tensor::data<double>() const;
+template ArrayRef<std::int64_t> Tensor::data<std::int64_t>() const;
+template ArrayRef<bool> Tensor::data<bool>() const;
+
+void detail::copy_values(const Tensor& dst, const Tensor& src) {
+  const Shape& shape = dst.impl()->shape;
+  dispatch(src.dtype(), [&](auto src_tag) {
+    using S = typename decltype(src_tag)::type;
+    dispatch(dst.dtype(), [&](auto dst_tag) {
+      using D = typename decltype(dst_tag)::type;
+      kernels::map1(kernels::in<S>(src, shape), kernels::out<D>(dst), shape, [](S v) { return convert<D>(v); });
+    });
+  });
+}
 
 // ---- autograd flags -------------------------------------------------------------------------
 
-bool Tensor::requires_grad() const { return impl_ && (impl_->requires_grad || impl_->grad_fn); }
+bool Tensor::requires_grad() const { return impl_ && (impl_->requires_grad || detail::grad_fn_of(*impl_)); }
 
 Tensor& Tensor::requires_grad_(bool requires_grad) {
   check_defined(impl_.get(), "requires_grad_()");
-  AG_CHECK_STATE(!impl_->grad_fn, "requires_grad_(): only leaf tensors can change requires_grad; this one was "
+  AG_CHECK_STATE(!detail::grad_fn_of(*impl_), "requires_grad_(): only leaf tensors can change requires_grad; this one was "
                  "computed by ", impl_->grad_fn->name(), ". Use detach() to get a leaf.");
   AG_CHECK(!requires_grad || is_floating(impl_->dtype),
            "requires_grad_(): only floating point tensors can require gradients, this one is ", impl_->dtype,
@@ -124,11 +224,11 @@ Tensor& Tensor::requires_grad_(bool requires_grad) {
   return *this;
 }
 
-bool Tensor::is_leaf() const { return !impl_ || !impl_->grad_fn; }
+bool Tensor::is_leaf() const { return !impl_ || !detail::grad_fn_of(*impl_); }
 
 const Tensor& Tensor::grad() const {
   if (!impl_) return undefined_tensor();
-  AG_CHECK_STATE(!impl_->grad_fn || impl_->retains_grad,
+  AG_CHECK_STATE(!detail::grad_fn_of(*impl_) || impl_->retains_grad,
                  "grad(): this tensor is not a leaf (it was computed by ", impl_->grad_fn->name(),
                  "), so backward does not keep its gradient. Call retain_grad() on it before backward, or use "
                  "ag::grad({output}, {tensor}).");
@@ -147,17 +247,19 @@ void Tensor::set_grad(const Tensor& grad) {
   impl_->grad = grad;
 }
 
-const std::shared_ptr<Node>& Tensor::grad_fn() const { return impl_ ? impl_->grad_fn : null_node(); }
+const std::shared_ptr<Node>& Tensor::grad_fn() const { return impl_ ? detail::grad_fn_of(*impl_) : null_node(); }
 
 bool Tensor::retains_grad() const { return impl_ && impl_->retains_grad; }
 
 Tensor Tensor::detach() const {
   check_defined(impl_.get(), "detach()");
-  return detail::make_alias(*this, impl_->shape);
+  return detail::make_alias(*this);
 }
 
 Tensor& Tensor::detach_() {
   check_defined(impl_.get(), "detach_()");
+  AG_CHECK_STATE(!impl_->base, "detach_(): a view (of shape ", impl_->shape, ") cannot be detached in place, as "
+                 "its base keeps its history; use detach(), which returns a new tensor");
   impl_->grad_fn.reset();
   impl_->requires_grad = false;
   return *this;
@@ -167,8 +269,8 @@ Tensor& Tensor::detach_() {
 
 Tensor Tensor::clone() const {
   check_defined(impl_.get(), "clone()");
-  Tensor out = detail::make_tensor(impl_->shape, impl_->dtype);
-  std::memcpy(out.impl()->data, impl_->data, static_cast<std::size_t>(impl_->numel) * element_size(impl_->dtype));
+  Tensor out = detail::make_tensor_like(*this, impl_->dtype);
+  detail::copy_values(out, *this);
   if (needs_grad(*this))
     record("CloneBackward0", out, {*this}, {}, [](const Tensor& g, const BackwardContext&) -> Grads { return {g}; });
   return out;
@@ -178,16 +280,8 @@ Tensor Tensor::to(Dtype dtype) const {
   check_defined(impl_.get(), "to()");
   if (dtype == impl_->dtype) return *this;
   Tensor out = detail::make_tensor(impl_->shape, dtype);
-  dispatch(impl_->dtype, [&](auto src_tag) {
-    using S = typename decltype(src_tag)::type;
-    dispatch(dtype, [&](auto dst_tag) {
-      using D = typename decltype(dst_tag)::type;
-      const S* src = detail::data<S>(*this);
-      D* dst = detail::data<D>(out);
-      for (std::int64_t i = 0; i < impl_->numel; ++i) dst[i] = convert<D>(src[i]);
-    });
-  });
-  if (is_floating(dtype) && needs_grad(*this)) {
+  detail::copy_values(out, *this);
+  if (is_floating(dtype) && is_floating(impl_->dtype) && needs_grad(*this)) {
     Dtype from = impl_->dtype;
     record("ToCopyBackward0", out, {*this}, {},
            [from](const Tensor& g, const BackwardContext&) -> Grads { return {g.to(from)}; });
@@ -198,7 +292,7 @@ Tensor Tensor::to(Dtype dtype) const {
 // ---- creation -------------------------------------------------------------------------------
 
 NestedList::NestedList(std::initializer_list<NestedList> items) {
-  bool first = true;
+  bool first = true, first_item = true;
   for (const NestedList& item : items) {
     if (first) {
       shape_ = item.shape_;
@@ -210,6 +304,8 @@ NestedList::NestedList(std::initializer_list<NestedList> items) {
     values_.insert(values_.end(), item.values_.begin(), item.values_.end());
     ints_.insert(ints_.end(), item.ints_.begin(), item.ints_.end());
     integral_ = integral_ && item.integral_;
+    boolean_ = (first_item || boolean_) && item.boolean_;
+    first_item = false;
   }
   shape_.insert(0, static_cast<std::int64_t>(items.size()));
   if (items.size() == 0) integral_ = false;  // [] is float32, as in PyTorch
@@ -241,7 +337,7 @@ Tensor fill_with(const Shape& shape, Dtype dtype, F&& value_at) {
 }  // namespace
 
 Tensor tensor(const NestedList& data, TensorOptions options) {
-  Dtype dtype = options.has_dtype() ? options.dtype() : (data.integral() ? kInt64 : kFloat32);
+  Dtype dtype = options.has_dtype() ? options.dtype() : data.boolean() ? kBool : (data.integral() ? kInt64 : kFloat32);
   Tensor out = dtype == kInt64 && data.integral()
                    ? fill_with(data.shape(), dtype, [&](std::int64_t i) { return data.ints()[i]; })
                    : fill_with(data.shape(), dtype, [&](std::int64_t i) { return data.values()[i]; });
@@ -261,7 +357,8 @@ template Tensor tensor<double>(const std::vector<double>&, const Shape&, TensorO
 template Tensor tensor<std::int64_t>(const std::vector<std::int64_t>&, const Shape&, TensorOptions);
 
 Tensor scalar_tensor(Scalar value, TensorOptions options) {
-  return full({}, value, options.has_dtype() ? options : options.dtype(value.is_integral() ? kInt64 : kFloat32));
+  Dtype natural = value.is_bool() ? kBool : value.is_integral() ? kInt64 : kFloat32;
+  return full({}, value, options.has_dtype() ? options : options.dtype(natural));
 }
 
 Tensor empty(const Shape& shape, TensorOptions options) {
@@ -356,7 +453,7 @@ Tensor randn(const Shape& shape, TensorOptions options, Generator* gen) {
 
 Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, TensorOptions options, Generator* gen) {
   Tensor out = empty(shape, options.dtype());
-  dispatch(out.dtype(), [&](auto tag) {
+  dispatch_numeric(out.dtype(), "randint", [&](auto tag) {
     using T = typename decltype(tag)::type;
     (gen ? *gen : default_generator()).fill_randint(detail::data<T>(out), out.numel(), low, high);
   });

@@ -35,14 +35,17 @@ class Scalar {
   Scalar(long long v) : d_(static_cast<double>(v)), i_(static_cast<std::int64_t>(v)), integral_(true) {}
   Scalar(unsigned v) : d_(v), i_(v), integral_(true) {}
   Scalar(unsigned long v) : d_(static_cast<double>(v)), i_(static_cast<std::int64_t>(v)), integral_(true) {}
-  Scalar(bool v) : Scalar(static_cast<int>(v)) {}
+  Scalar(bool v) : d_(v), i_(v), integral_(true), bool_(true) {}
 
   double to_double() const { return d_; }
   std::int64_t to_int() const { return i_; }
+  /// True for integers and bools (a bool is the lowest category, as in PyTorch).
   bool is_integral() const { return integral_; }
+  bool is_bool() const { return bool_; }
   template <class T>
   T to() const {
-    if constexpr (std::is_integral_v<T>) return static_cast<T>(i_);  // i_ is d_ converted when not integral
+    if constexpr (std::is_same_v<T, bool>) return d_ != 0;
+    else if constexpr (std::is_integral_v<T>) return static_cast<T>(i_);  // i_ is d_ converted when not integral
     else return static_cast<T>(d_);
   }
 
@@ -50,6 +53,7 @@ class Scalar {
   double d_;
   std::int64_t i_;
   bool integral_;
+  bool bool_ = false;
 };
 
 /// How to make a tensor: its dtype and whether it requires grad. Chaining setters, as LibTorch.
@@ -85,7 +89,7 @@ class TensorOptions {
 inline TensorOptions dtype(Dtype d) { return TensorOptions(d); }
 inline TensorOptions requires_grad(bool r = true) { return TensorOptions().requires_grad(r); }
 
-/// A read-only or writable window onto a tensor's elements, in row-major order.
+/// A read-only or writable window onto a contiguous tensor's elements, in row-major order.
 template <class T>
 class ArrayRef {
  public:
@@ -120,6 +124,40 @@ class HookHandle {
 /// The state behind a Tensor handle. Users never touch it; ops and the engine do.
 struct TensorImpl;
 
+/// PyTorch's indexing in C++, with LibTorch's names: `x.index({Slice(1, None, 2), 0, None, Ellipsis})`
+/// is Python's `x[1::2, 0, None, ...]`.
+namespace indexing {
+
+/// `None` in an index list inserts a dimension of size 1; in a Slice it leaves a bound open.
+inline constexpr std::nullopt_t None = std::nullopt;
+
+struct EllipsisIndexType {};
+/// `...`: as many full slices as the other indices leave dimensions.
+inline constexpr EllipsisIndexType Ellipsis;
+
+/// Python's start:stop:step (step > 0); a bound left as None is open.
+///
+///     x.index({Slice(), Slice(None, 2)})   // x[:, :2]
+class Slice {
+ public:
+  Slice(std::optional<std::int64_t> start = std::nullopt, std::optional<std::int64_t> stop = std::nullopt,
+        std::optional<std::int64_t> step = std::nullopt)
+      : start_(start), stop_(stop), step_(step.value_or(1)) {}
+  std::optional<std::int64_t> start() const { return start_; }
+  std::optional<std::int64_t> stop() const { return stop_; }
+  std::int64_t step() const { return step_; }
+
+ private:
+  std::optional<std::int64_t> start_, stop_;
+  std::int64_t step_;
+};
+
+/// One entry of an index list: an integer, a Slice, None, Ellipsis, a bool, or a tensor of
+/// int64 indices or of a bool mask.
+class TensorIndex;
+
+}  // namespace indexing
+
 /// An n-d array of float32, float64 or int64 that records, when asked, how it was computed.
 ///
 /// A Tensor is a handle: copies share the same data and gradient, as in PyTorch
@@ -134,6 +172,19 @@ class Tensor {
   Tensor() = default;
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
+  Tensor(const Tensor&) = default;
+  Tensor(Tensor&&) noexcept = default;
+  ~Tensor() = default;
+  /// Rebinds this handle, as `b = a` does in Python.
+  Tensor& operator=(const Tensor& other) & = default;
+  Tensor& operator=(Tensor&& other) & noexcept = default;
+  /// On a temporary (`x[0] = t`, `x.index({...}) = t`), copies into the view it is, with
+  /// broadcasting, as LibTorch does: the same as `x[0].copy_(t)`.
+  Tensor& operator=(const Tensor& other) &&;
+  Tensor& operator=(Tensor&& other) &&;
+  /// `x[0] = 7`: fills the view.
+  Tensor& operator=(Scalar value) &&;
+
   // ---- metadata -------------------------------------------------------------------------
   bool defined() const { return impl_ != nullptr; }
   const Shape& shape() const;
@@ -143,7 +194,22 @@ class Tensor {
   std::int64_t numel() const;
   Dtype dtype() const;
   bool is_floating_point() const { return is_floating(dtype()); }
-  /// Version of the underlying data, bumped by every in-place op.
+  /// Steps, in elements, between neighbours along each dimension: {3, 1} for a contiguous
+  /// [2, 3] tensor, {1, 3} for its transpose.
+  const Shape& strides() const;
+  std::int64_t stride(std::int64_t dim) const;
+  /// Where this tensor's first element sits in its storage, in elements.
+  std::int64_t storage_offset() const;
+  /// Row-major without gaps: what `data()` and raw loops over numel() elements need.
+  bool is_contiguous() const;
+  /// True for the result of a view op (transpose, select, slice, view, expand, ...): it shares
+  /// the storage of `_base()`, and writes go through to it.
+  bool is_view() const;
+  /// The tensor this view views (undefined for a non-view).
+  Tensor _base() const;
+  /// True when both tensors use the same storage (one is a view of the other, or both of a third).
+  bool is_alias_of(const Tensor& other) const;
+  /// Version of the underlying data, bumped by every in-place op (shared by a view and its base).
   std::uint32_t version() const;
   /// True when both handles refer to the same tensor.
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
@@ -151,14 +217,14 @@ class Tensor {
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
 
   // ---- data access ----------------------------------------------------------------------
-  /// Pointer to the first element; T must match dtype() exactly.
+  /// Pointer to the first element (index [0, ..., 0]); T must match dtype() exactly. Element
+  /// [i, j] of a 2-d tensor is at data_ptr<T>()[i * stride(0) + j * stride(1)].
   template <class T>
   T* data_ptr() const;
-  /// The elements in row-major order, writable; T must match dtype().
+  /// The elements in row-major order, writable; T must match dtype() and the tensor must be
+  /// contiguous (call contiguous() first).
   template <class T>
-  ArrayRef<T> data() const {
-    return ArrayRef<T>(data_ptr<T>(), static_cast<std::size_t>(numel()));
-  }
+  ArrayRef<T> data() const;
   /// A copy of the elements converted to T.
   template <class T>
   std::vector<T> to_vector() const;
@@ -193,8 +259,11 @@ class Tensor {
   Tensor& detach_();
 
   // ---- conversion -----------------------------------------------------------------------
+  /// A copy with its own storage, laid out as this tensor when that layout is dense (a
+  /// transposed matrix stays transposed), else contiguous; differentiable.
   Tensor clone() const;
-  Tensor contiguous() const { return *this; }
+  /// This tensor when it is contiguous, else a contiguous copy (differentiable).
+  Tensor contiguous() const;
   Tensor to(Dtype dtype) const;
   Tensor to(TensorOptions options) const { return to(options.dtype()); }
   Tensor float_() const { return to(kFloat32); }
@@ -230,6 +299,16 @@ class Tensor {
   Tensor le(const Tensor& other) const;
   Tensor gt(const Tensor& other) const;
   Tensor ge(const Tensor& other) const;
+  Tensor logical_not() const;
+  Tensor logical_and(const Tensor& other) const;
+  Tensor logical_or(const Tensor& other) const;
+  Tensor logical_xor(const Tensor& other) const;
+  Tensor isnan() const;
+  Tensor isinf() const;
+  Tensor isfinite() const;
+  Tensor masked_fill(const Tensor& mask, Scalar value) const;
+  Tensor masked_fill(const Tensor& mask, const Tensor& value) const;
+  Tensor masked_select(const Tensor& mask) const;
 
   // ---- in place: bump the version; forbidden on leaves that require grad -------------------
   Tensor& add_(const Tensor& other, Scalar alpha = 1);
@@ -243,6 +322,9 @@ class Tensor {
   Tensor& zero_();
   Tensor& fill_(Scalar value);
   Tensor& copy_(const Tensor& src);
+  Tensor& clamp_(std::optional<Scalar> min, std::optional<Scalar> max = std::nullopt);
+  Tensor& masked_fill_(const Tensor& mask, Scalar value);
+  Tensor& masked_fill_(const Tensor& mask, const Tensor& value);
   Tensor& uniform_(double from = 0, double to = 1, Generator* gen = nullptr);
   Tensor& normal_(double mean = 0, double std = 1, Generator* gen = nullptr);
 
@@ -263,11 +345,18 @@ class Tensor {
   Tensor argmin(std::optional<std::int64_t> dim = std::nullopt, bool keepdim = false) const;
   Tensor logsumexp(std::int64_t dim, bool keepdim = false) const;
   Tensor norm(double p = 2) const;
+  Tensor any() const;
+  Tensor any(std::int64_t dim, bool keepdim = false) const;
+  Tensor all() const;
+  Tensor all(std::int64_t dim, bool keepdim = false) const;
+  Tensor nonzero() const;
+  Tensor count_nonzero(std::optional<std::int64_t> dim = std::nullopt) const;
 
-  // ---- shape ----------------------------------------------------------------------------
+  // ---- shape: every one of these is a view (see ops.h) ------------------------------------
   Tensor reshape(const Shape& shape) const;
   Tensor view(const Shape& shape) const;
   Tensor flatten(std::int64_t start_dim = 0, std::int64_t end_dim = -1) const;
+  Tensor unflatten(std::int64_t dim, const Shape& sizes) const;
   Tensor squeeze() const;
   Tensor squeeze(std::int64_t dim) const;
   Tensor unsqueeze(std::int64_t dim) const;
@@ -276,12 +365,39 @@ class Tensor {
   Tensor t() const;
   Tensor permute(const std::vector<std::int64_t>& dims) const;
   Tensor expand(const Shape& shape) const;
+  Tensor expand_as(const Tensor& other) const;
   Tensor narrow(std::int64_t dim, std::int64_t start, std::int64_t length) const;
   Tensor select(std::int64_t dim, std::int64_t index) const;
   Tensor slice(std::int64_t dim, std::optional<std::int64_t> start, std::optional<std::int64_t> end,
                std::int64_t step = 1) const;
-  /// x[i]: select(0, i).
+  Tensor diagonal(std::int64_t offset = 0, std::int64_t dim1 = 0, std::int64_t dim2 = 1) const;
+  Tensor unfold(std::int64_t dim, std::int64_t size, std::int64_t step) const;
+  Tensor as_strided(const Shape& size, const Shape& stride, std::optional<std::int64_t> storage_offset = std::nullopt) const;
+  std::vector<Tensor> split(std::int64_t split_size, std::int64_t dim = 0) const;
+  std::vector<Tensor> split(const std::vector<std::int64_t>& split_sizes, std::int64_t dim = 0) const;
+  std::vector<Tensor> chunk(std::int64_t chunks, std::int64_t dim = 0) const;
+  std::vector<Tensor> unbind(std::int64_t dim = 0) const;
+  /// x[i]: select(0, i), a view.
   Tensor operator[](std::int64_t index) const { return select(0, index); }
+
+  // ---- indexing (ops/indexing.cpp) --------------------------------------------------------
+  /// Python's x[...]: integers and Slices make views, as do None and Ellipsis; an int64 tensor
+  /// or a bool mask (advanced indexing) gathers a copy. Differentiable.
+  ///
+  ///     using namespace ag::indexing;
+  ///     x.index({Slice(1, None, 2), 0, None, Ellipsis});
+  ///     x.index({x > 0});                     // a 1-d copy of the positive elements
+  Tensor index(std::initializer_list<indexing::TensorIndex> indices) const;
+  Tensor index(const std::vector<indexing::TensorIndex>& indices) const;
+  /// Python's x[...] = value: writes through the same index forms; with tensor indices and
+  /// accumulate, repeated positions add up (index_put_ with accumulate=True).
+  ///
+  ///     x.index_put_({0, Slice()}, ag::ones({3}));
+  ///     x.index_put_({idx}, values, /*accumulate=*/true);
+  Tensor& index_put_(std::initializer_list<indexing::TensorIndex> indices, const Tensor& values, bool accumulate = false);
+  Tensor& index_put_(const std::vector<indexing::TensorIndex>& indices, const Tensor& values, bool accumulate = false);
+  Tensor& index_put_(std::initializer_list<indexing::TensorIndex> indices, Scalar value);
+  Tensor& index_put_(const std::vector<indexing::TensorIndex>& indices, Scalar value);
 
   // ---- linear algebra, softmax, indexing ---------------------------------------------------
   Tensor matmul(const Tensor& other) const;
@@ -297,12 +413,46 @@ class Tensor {
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
+namespace indexing {
+
+class TensorIndex {
+ public:
+  enum class Kind : std::uint8_t { None, Ellipsis, Integer, Boolean, Slice, Tensor };
+
+  TensorIndex(std::nullopt_t) : kind_(Kind::None) {}
+  TensorIndex(EllipsisIndexType) : kind_(Kind::Ellipsis) {}
+  /// "..." as in LibTorch.
+  TensorIndex(const char* ellipsis);
+  template <class T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>, int> = 0>
+  TensorIndex(T i) : kind_(Kind::Integer), integer_(static_cast<std::int64_t>(i)) {}
+  TensorIndex(bool b) : kind_(Kind::Boolean), boolean_(b) {}
+  TensorIndex(Slice s) : kind_(Kind::Slice), slice_(s) {}
+  TensorIndex(Tensor t) : kind_(Kind::Tensor), tensor_(std::move(t)) {}
+
+  Kind kind() const { return kind_; }
+  std::int64_t integer() const { return integer_; }
+  bool boolean() const { return boolean_; }
+  const Slice& slice() const { return slice_; }
+  const Tensor& tensor() const { return tensor_; }
+
+ private:
+  Kind kind_;
+  std::int64_t integer_ = 0;
+  bool boolean_ = false;
+  Slice slice_;
+  Tensor tensor_;
+};
+
+}  // namespace indexing
+
 // ---- creation -----------------------------------------------------------------------------
 
 /// Nested braces of numbers, for ag::tensor: `{{1, 2}, {3, 4}}`.
-/// Integers give int64, any floating value gives float32, unless a dtype is passed.
+/// Integers give int64, any floating value gives float32, all bools give bool, unless a dtype
+/// is passed.
 class NestedList {
  public:
+  NestedList(bool v) : values_{v ? 1.0 : 0.0}, ints_{v ? 1 : 0}, integral_(true), boolean_(true) {}
   NestedList(double v) : values_{v}, ints_{convert<std::int64_t>(v)}, integral_(false) {}
   NestedList(float v) : NestedList(static_cast<double>(v)) {}
   NestedList(int v) : NestedList(Int{v}) {}
@@ -314,6 +464,7 @@ class NestedList {
   const std::vector<double>& values() const { return values_; }
   const std::vector<std::int64_t>& ints() const { return ints_; }
   bool integral() const { return integral_; }
+  bool boolean() const { return boolean_; }
 
  private:
   struct Int {
@@ -324,6 +475,7 @@ class NestedList {
   std::vector<double> values_;
   std::vector<std::int64_t> ints_;
   bool integral_ = true;
+  bool boolean_ = false;
 };
 
 /// A tensor from nested braces: `ag::tensor({{1., 2.}, {3., 4.}})`, `ag::tensor({0, 2}, ag::kInt64)`.

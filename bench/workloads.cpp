@@ -52,7 +52,7 @@ Batch sentiment_batch(Generator& g, std::int64_t batch, std::int64_t seq) {
   Tensor mask = arange(seq).unsqueeze(0) < lens.unsqueeze(1);
   toks = toks * mask;
   Tensor score = index_select(tensor({0, 2, 1, -2}), 0, toks.flatten()).reshape({batch, seq}).sum(1);
-  return {toks, score > 0};
+  return {toks, (score > 0).to(kInt64)};
 }
 
 struct Sentiment : nn::Module {

@@ -27,7 +27,7 @@ inline Batch make_batch(ag::Generator& gen, std::int64_t batch = 32, std::int64_
   Tensor toks = randint(1, 4, {batch, seq}, kInt64, &gen);
   toks = toks * (arange(seq).unsqueeze(0) < lens.unsqueeze(1));
   Tensor score = index_select(tensor({0, 2, 1, -2}), 0, toks.flatten()).reshape({batch, seq}).sum(1);
-  return {toks, score > 0};
+  return {toks, (score > 0).to(kInt64)};
 }
 
 struct Model : ag::nn::Module {

@@ -75,7 +75,7 @@ TEST(BadShape, MaximumOfNonBroadcastableShapes) {
 }
 
 TEST(BadShape, WhereWithAConditionOfAnotherShape) {
-  expect_throw_with<Invalid>([] { where(idx({1, 0}), f32({3}), f32({3})); }, {"where", "[2]", "[3]"});
+  expect_throw_with<Invalid>([] { where(tensor({true, false}), f32({3}), f32({3})); }, {"where", "[2]", "[3]"});
 }
 
 TEST(BadShape, PowWithAnExponentOfAnotherShape) {
@@ -222,7 +222,11 @@ TEST(BadDtype, CrossEntropyWithInt64Logits) {
 }
 
 TEST(BadDtype, WhereWithAFloatCondition) {
-  expect_throw_with<Invalid>([] { where(tensor({1.0, 0.0}), f32({2}), f32({2})); }, {"where", "int64", "float32", "[2]"});
+  expect_throw_with<Invalid>([] { where(tensor({1.0, 0.0}), f32({2}), f32({2})); }, {"where", "bool", "float32", "[2]"});
+}
+
+TEST(BadDtype, WhereWithAnInt64Condition) {
+  expect_throw_with<Invalid>([] { where(idx({1, 0}), f32({2}), f32({2})); }, {"where", "bool", "int64", "!= 0"});
 }
 
 TEST(BadDtype, LoadingFloatValuesIntoAnInt64Buffer) {

@@ -172,10 +172,10 @@ TEST(Elementwise, UnaryValues) {
   EXPECT_EQ(exp(tensor({0, 0})).dtype(), kFloat32);  // integers are computed as float
 }
 
-TEST(Elementwise, ComparisonsGiveInt64Masks) {
+TEST(Elementwise, ComparisonsGiveBoolMasks) {
   auto a = tensor({1.0, 2.0, 3.0});
   auto m = a > 1.5;
-  EXPECT_EQ(m.dtype(), kInt64);
+  EXPECT_EQ(m.dtype(), kBool);
   EXPECT_EQ(m.to_vector<std::int64_t>(), (std::vector<std::int64_t>{0, 1, 1}));
   EXPECT_EQ((a == tensor({1.0, 0.0, 3.0})).to_vector<std::int64_t>(), (std::vector<std::int64_t>{1, 0, 1}));
   EXPECT_EQ((a <= 2.0).to_vector<std::int64_t>(), (std::vector<std::int64_t>{1, 1, 0}));

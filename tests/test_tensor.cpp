@@ -188,7 +188,7 @@ TEST(Printing, MatchesPyTorchsFormat) {
   EXPECT_EQ(os.str(), "tensor([1, 2])");
 }
 
-TEST(Handles, RowsOfTheFirstDimensionAreViews) {
+TEST(Handles, RowsColumnsAndSlicesAreViews) {
   auto w = zeros({3, 4});
   {
     NoGradGuard no_grad;
@@ -196,8 +196,10 @@ TEST(Handles, RowsOfTheFirstDimensionAreViews) {
     w.narrow(0, 2, 1).add_(2.0);
   }
   EXPECT_EQ(w.sum(1).to_vector<float>(), (std::vector<float>{0, 4, 8}));
-  auto col = w.select(1, 0);   // a column is not contiguous: a copy
+  auto col = w.select(1, 0);   // a column is a strided view: writes reach w
   col.fill_(5.0);
-  EXPECT_EQ(w.at<float>({0, 0}), 0.0f);
+  EXPECT_EQ(w.at<float>({0, 0}), 5.0f);
+  EXPECT_EQ(w.at<float>({2, 0}), 5.0f);
+  EXPECT_EQ(w.at<float>({2, 1}), 2.0f);
   EXPECT_EQ(w[1].version(), w.version());
 }

@@ -8,6 +8,7 @@
 #include "ag/autograd/generator.h"
 #include "ag/autograd/node.h"
 #include "ag/autograd/ops.h"
+#include "ag/autograd/ops/inplace.h"
 #include "ag/autograd/ops/kernels.h"
 
 namespace ag {
@@ -16,7 +17,7 @@ namespace ag {
 namespace {
 
 /// PyTorch's result type: a 0-d tensor yields to a dimensioned one unless it is of a higher
-/// category (floating over integral).
+/// category (bool < integral < floating).
 Dtype result_type(const Tensor& a, const Tensor& b, const char* op) {
   AG_CHECK(a.defined() && b.defined(), op, ": argument '", a.defined() ? "other" : "input", "' is an undefined tensor");
   Dtype da = a.dtype(), db = b.dtype();
@@ -25,14 +26,17 @@ Dtype result_type(const Tensor& a, const Tensor& b, const char* op) {
   if (za == zb) return promote_types(da, db);
   const Tensor& dimensioned = za ? b : a;
   const Tensor& zero_d = za ? a : b;
-  if (is_floating(zero_d.dtype()) && !is_floating(dimensioned.dtype())) return zero_d.dtype();
+  if (type_category(zero_d.dtype()) > type_category(dimensioned.dtype())) return zero_d.dtype();
   return dimensioned.dtype();
 }
 
+/// The dtype of `a op s` for a number s: a's, unless s is of a higher category (an integer with
+/// a bool tensor gives int64, a fraction with an integral one float32).
 Dtype scalar_result_type(const Tensor& a, Scalar s) {
   AG_CHECK(a.defined(), "an argument is an undefined tensor");
-  if (is_floating(a.dtype())) return a.dtype();
-  return s.is_integral() ? kInt64 : kFloat32;
+  const int cs = s.is_bool() ? 0 : s.is_integral() ? 1 : 2;
+  if (cs > type_category(a.dtype())) return cs == 1 ? kInt64 : kFloat32;
+  return a.dtype();
 }
 
 /// `t` converted to `dtype` without recording (the op records its original inputs).
@@ -46,7 +50,11 @@ void check_defined(const Tensor& t, const char* op, const char* arg) {
   AG_CHECK(t.defined(), op, ": argument '", arg, "' is an undefined tensor");
 }
 
-/// out = op(a, b) in `dtype`, broadcast.
+void check_not_bool(const Tensor& t, const char* op, const char* hint) {
+  AG_CHECK(t.dtype() != kBool, op, ": not supported for a bool tensor (shape ", t.shape(), ")", hint);
+}
+
+/// out = op(a, b) in `dtype`, broadcast; a and b in any layout, out contiguous.
 template <class Op>
 Tensor binary(const Tensor& a, const Tensor& b, const char* name, Dtype dtype, Op op) {
   check_defined(a, name, "input");
@@ -56,13 +64,13 @@ Tensor binary(const Tensor& a, const Tensor& b, const char* name, Dtype dtype, O
   Tensor out = detail::make_tensor(so, dtype);
   dispatch(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    kernels::map2(detail::data<T>(ca), ca.shape(), detail::data<T>(cb), cb.shape(), detail::data<T>(out), so,
+    kernels::map2(kernels::in<T>(ca, so), kernels::in<T>(cb, so), kernels::out<T>(out), so,
                   [&](T x, T y) { return static_cast<T>(op(x, y)); });
   });
   return out;
 }
 
-/// out = op(x) elementwise; integer inputs are computed in float32, as PyTorch does.
+/// out = op(x) elementwise; integer and bool inputs are computed in float32, as PyTorch does.
 template <class Op>
 Tensor unary_float(const Tensor& x, const char* name, Op op) {
   check_defined(x, name, "input");
@@ -70,13 +78,24 @@ Tensor unary_float(const Tensor& x, const char* name, Op op) {
   Tensor out = detail::make_tensor(cx.shape(), cx.dtype());
   dispatch_floating(cx.dtype(), name, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    kernels::map1(detail::data<T>(cx), detail::data<T>(out), cx.numel(), [&](T v) { return static_cast<T>(op(v)); });
+    kernels::map1(kernels::in<T>(cx, cx.shape()), kernels::out<T>(out), cx.shape(), [&](T v) { return static_cast<T>(op(v)); });
   });
   return out;
 }
 
-/// out = op(a, s) elementwise for a number s, in `dtype` (by default: a's, or float32 for an
-/// int64 tensor and a fractional s).
+/// out = op(x) in x's own dtype, for the numeric dtypes (bool refused, naming the op).
+template <class Op>
+Tensor unary_same(const Tensor& x, const char* name, Op op) {
+  check_defined(x, name, "input");
+  Tensor out = detail::make_tensor(x.shape(), x.dtype());
+  dispatch_numeric(x.dtype(), name, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    kernels::map1(kernels::in<T>(x, x.shape()), kernels::out<T>(out), x.shape(), [&](T v) { return static_cast<T>(op(v)); });
+  });
+  return out;
+}
+
+/// out = op(a, s) elementwise for a number s, in `dtype` (by default: PyTorch's result type).
 template <class Op>
 Tensor scalar_op(const Tensor& a, Scalar s, const char* name, Op op, std::optional<Dtype> dtype = std::nullopt) {
   check_defined(a, name, "input");
@@ -86,12 +105,12 @@ Tensor scalar_op(const Tensor& a, Scalar s, const char* name, Op op, std::option
   dispatch(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
     T v = s.to<T>();
-    kernels::map1(detail::data<T>(ca), detail::data<T>(out), out.numel(), [v, &op](T x) { return op(x, v); });
+    kernels::map1(kernels::in<T>(ca, ca.shape()), kernels::out<T>(out), out.shape(), [v, &op](T x) { return static_cast<T>(op(x, v)); });
   });
   return out;
 }
 
-/// An int64 0/1 mask of cmp(a, b).
+/// A bool mask of cmp(a, b), compared in their result type.
 template <class Cmp>
 Tensor compare(const Tensor& a, const Tensor& b, const char* name, Cmp cmp) {
   check_defined(a, name, "input");
@@ -99,27 +118,29 @@ Tensor compare(const Tensor& a, const Tensor& b, const char* name, Cmp cmp) {
   Dtype dtype = result_type(a, b, name);
   Shape so = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor ca = as(a, dtype), cb = as(b, dtype);
-  Tensor out = detail::make_tensor(so, kInt64);
+  Tensor out = detail::make_tensor(so, kBool);
   dispatch(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    kernels::map2(detail::data<T>(ca), ca.shape(), detail::data<T>(cb), cb.shape(), detail::data<std::int64_t>(out), so,
-                  [&](T x, T y) -> std::int64_t { return cmp(x, y) ? 1 : 0; });
+    kernels::map2(kernels::in<T>(ca, so), kernels::in<T>(cb, so), kernels::out<bool>(out), so,
+                  [&](T x, T y) -> bool { return cmp(x, y); });
   });
   return out;
 }
 
-/// A contiguous copy of `t` broadcast to `shape` (no graph).
-Tensor broadcast_raw(const Tensor& t, const Shape& shape) {
-  if (t.shape() == shape) return t;
-  Tensor out = detail::make_tensor(shape, t.dtype());
-  dispatch(t.dtype(), [&](auto tag) {
+/// A 0-d tensor holding s, of the dtype that `t op s` computes in.
+Tensor scalar_like(Scalar s, const Tensor& t) { return scalar_tensor(s, scalar_result_type(t, s)); }
+
+/// A bool tensor that says where f(x) holds, for x of any dtype (bool and int64 read as numbers).
+template <class F>
+Tensor predicate(const Tensor& x, const char* name, F f) {
+  check_defined(x, name, "input");
+  Tensor out = detail::make_tensor(x.shape(), kBool);
+  dispatch(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    kernels::map2(detail::data<T>(t), t.shape(), detail::data<T>(t), t.shape(), detail::data<T>(out), shape, [](T x, T) { return x; });
+    kernels::map1(kernels::in<T>(x, x.shape()), kernels::out<bool>(out), x.shape(), [&](T v) -> bool { return f(v); });
   });
   return out;
 }
-
-Tensor scalar_like(Scalar s, const Tensor& t) { return scalar_tensor(s, is_floating(t.dtype()) ? t.dtype() : kFloat32); }
 
 }  // namespace
 
@@ -151,6 +172,8 @@ Tensor add(const Tensor& a, Scalar b) {
 Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
   // a: [*a], b: [*b] -> out: broadcast(a, b)
   Dtype dtype = result_type(a, b, "sub");
+  AG_CHECK(dtype != kBool, "sub: subtracting bool tensors (shapes ", a.shape(), " and ", b.shape(),
+           ") is not supported; use logical_xor() or the ^ operator instead");
   double al = alpha.to_double();
   Tensor out = binary(a, b, "sub", dtype, [alpha](auto x, auto y) {
     return kernels::wrap_sub(x, kernels::wrap_mul(alpha.to<decltype(y)>(), y));
@@ -163,10 +186,16 @@ Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
 }
 
 Tensor sub(const Tensor& a, Scalar b) {
+  check_defined(a, "sub", "input");
+  AG_CHECK(scalar_result_type(a, b) != kBool, "sub: subtracting from a bool tensor (shape ", a.shape(),
+           ") is not supported; use logical_xor() or the ^ operator instead");
   return add(a, b.is_integral() ? Scalar(kernels::wrap_neg(b.to_int())) : Scalar(-b.to_double()));
 }
 
 Tensor rsub(const Tensor& a, Scalar b) {
+  check_defined(a, "rsub", "input");
+  AG_CHECK(scalar_result_type(a, b) != kBool, "rsub: subtracting a bool tensor (shape ", a.shape(),
+           ") is not supported; use logical_not() or the ~ operator instead");
   Tensor out = scalar_op(a, b, "rsub", [](auto x, auto v) { return kernels::wrap_sub(v, x); });
   if (needs_grad(a))
     record("RsubBackward1", out, {a}, {}, [](const Tensor& g, const BackwardContext&) -> Grads { return {-g}; });
@@ -228,11 +257,8 @@ Tensor rdiv(const Tensor& a, Scalar b) {
 
 Tensor neg(const Tensor& x) {
   check_defined(x, "neg", "input");
-  Tensor out = detail::make_tensor(x.shape(), x.dtype());
-  dispatch(x.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    kernels::map1(detail::data<T>(x), detail::data<T>(out), x.numel(), [](T v) { return kernels::wrap_neg(v); });
-  });
+  check_not_bool(x, "neg", "; to invert a mask use logical_not() or the ~ operator");
+  Tensor out = unary_same(x, "neg", [](auto v) { return kernels::wrap_neg(v); });
   if (needs_grad(x))
     record("NegBackward0", out, {x}, {}, [](const Tensor& g, const BackwardContext&) -> Grads { return {-g}; });
   return out;
@@ -241,13 +267,16 @@ Tensor neg(const Tensor& x) {
 Tensor pow(const Tensor& x, Scalar exponent) {
   double e = exponent.to_double();
   Tensor out;
+  check_defined(x, "pow", "input");
   if (!is_floating(x.dtype()) && exponent.is_integral() && e >= 0) {  // int64 ** non-negative int stays int64
+    Tensor xi = as(x, kInt64);
     out = detail::make_tensor(x.shape(), kInt64);
-    kernels::map1(detail::data<std::int64_t>(x), detail::data<std::int64_t>(out), x.numel(), [n = exponent.to_int()](std::int64_t v) {
-      std::int64_t r = 1;
-      for (std::int64_t k = 0; k < n; ++k) r = kernels::wrap_mul(r, v);
-      return r;
-    });
+    kernels::map1(kernels::in<std::int64_t>(xi, x.shape()), kernels::out<std::int64_t>(out), x.shape(),
+                  [n = exponent.to_int()](std::int64_t v) {
+                    std::int64_t r = 1;
+                    for (std::int64_t k = 0; k < n; ++k) r = kernels::wrap_mul(r, v);
+                    return r;
+                  });
     return out;
   }
   if (e == 2.0) out = unary_float(x, "pow", [](auto v) { return v * v; });
@@ -307,22 +336,14 @@ Tensor sqrt(const Tensor& x) {
 }
 
 Tensor sign(const Tensor& x) {
-  check_defined(x, "sign", "input");
-  Tensor out = detail::make_tensor(x.shape(), x.dtype());
-  dispatch(x.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    kernels::map1(detail::data<T>(x), detail::data<T>(out), x.numel(), [](T v) { return static_cast<T>((T(0) < v) - (v < T(0))); });
+  return unary_same(x, "sign", [](auto v) {
+    using T = decltype(v);
+    return static_cast<T>((T(0) < v) - (v < T(0)));
   });
-  return out;
 }
 
 Tensor abs(const Tensor& x) {
-  check_defined(x, "abs", "input");
-  Tensor out = detail::make_tensor(x.shape(), x.dtype());
-  dispatch(x.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    kernels::map1(detail::data<T>(x), detail::data<T>(out), x.numel(), [](T v) { return v < 0 ? kernels::wrap_neg(v) : v; });
-  });
+  Tensor out = unary_same(x, "abs", [](auto v) { return v < 0 ? kernels::wrap_neg(v) : v; });
   if (needs_grad(x))
     record("AbsBackward0", out, {x}, {save(x)},
            [](const Tensor& g, const BackwardContext& ctx) -> Grads { return {g * sign(ctx.saved(0))}; });
@@ -353,12 +374,7 @@ Tensor sigmoid(const Tensor& x) {
 }
 
 Tensor relu(const Tensor& x) {
-  check_defined(x, "relu", "input");
-  Tensor out = detail::make_tensor(x.shape(), x.dtype());
-  dispatch(x.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    kernels::map1(detail::data<T>(x), detail::data<T>(out), x.numel(), [](T v) { return v > T(0) ? v : T(0); });
-  });
+  Tensor out = unary_same(x, "relu", [](auto v) { return v > 0 ? v : decltype(v)(0); });
   if (needs_grad(x))
     record("ReluBackward0", out, {x}, {save_output(out)}, [](const Tensor& g, const BackwardContext& ctx) -> Grads {
       const Tensor& y = ctx.saved(0);
@@ -366,7 +382,7 @@ Tensor relu(const Tensor& x) {
       Tensor gx = detail::make_tensor(g.shape(), g.dtype());  // one pass: g where y > 0
       dispatch_floating(g.dtype(), "relu backward", [&](auto tag) {
         using T = typename decltype(tag)::type;
-        kernels::map2(detail::data<T>(g), g.shape(), detail::data<T>(y), y.shape(), detail::data<T>(gx), g.shape(),
+        kernels::map2(kernels::in<T>(g, g.shape()), kernels::in<T>(y, g.shape()), kernels::out<T>(gx), g.shape(),
                       [](T gv, T yv) { return yv > T(0) ? gv : T(0); });
       });
       return {gx};
@@ -403,23 +419,27 @@ Tensor gelu(const Tensor& x) {
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
   AG_CHECK(min || max, "clamp: at least one of min and max must be given");
   check_defined(x, "clamp", "input");
+  check_not_bool(x, "clamp", "");
   Dtype dtype = x.dtype();
   if (!is_floating(dtype) && ((min && !min->is_integral()) || (max && !max->is_integral()))) dtype = kFloat32;
   Tensor cx = as(x, dtype);
   Tensor out = detail::make_tensor(x.shape(), dtype);
-  dispatch(dtype, [&](auto tag) {
+  dispatch_numeric(dtype, "clamp", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T lo = min ? min->to<T>() : std::numeric_limits<T>::lowest();
     T hi = max ? max->to<T>() : std::numeric_limits<T>::max();
-    kernels::map1(detail::data<T>(cx), detail::data<T>(out), x.numel(), [lo, hi](T v) { return v < lo ? lo : (v > hi ? hi : v); });
+    // min(max(x, lo), hi): with lo > hi every element is hi, as PyTorch documents; NaN stays NaN.
+    kernels::map1(kernels::in<T>(cx, x.shape()), kernels::out<T>(out), x.shape(),
+                  [lo, hi](T v) { return v < lo ? (lo > hi ? hi : lo) : (v > hi ? hi : v); });
   });
   if (needs_grad(x))
     record("ClampBackward1", out, {x}, {save(x)}, [min, max](const Tensor& g, const BackwardContext& ctx) -> Grads {
+      // The gradient flows where the output is x itself: min <= x <= max.
       const Tensor& x = ctx.saved(0);
-      Tensor mask = ones_like(x, kInt64);
-      if (min) mask = mask * (x >= *min);
-      if (max) mask = mask * (x <= *max);
-      return {g * mask};
+      Tensor pass = ones_like(x, kBool);
+      if (min) pass = pass & (x >= *min);
+      if (max) pass = pass & (x <= *max);
+      return {g * pass};
     });
   return out;
 }
@@ -449,28 +469,138 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  // cond, a, b broadcast together -> out
   check_defined(cond, "where", "condition");
-  AG_CHECK(cond.dtype() == kInt64, "where: the condition must be an int64 mask (as comparisons return), got ",
-           cond.dtype(), " of shape ", cond.shape());
+  AG_CHECK(cond.dtype() == kBool, "where: the condition must be a bool mask (as comparisons return), got ",
+           cond.dtype(), " of shape ", cond.shape(), "; convert with `!= 0` or to(ag::kBool)");
   Dtype dtype = result_type(a, b, "where");
   Shape so = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor ca = as(a, dtype), cb = as(b, dtype);
   Tensor out = detail::make_tensor(so, dtype);
-  Tensor c = broadcast_raw(cond, so);
   dispatch(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    Tensor pa = broadcast_raw(ca, so), pb = broadcast_raw(cb, so);
-    const std::int64_t* m = detail::data<std::int64_t>(c);
-    const T *x = detail::data<T>(pa), *y = detail::data<T>(pb);
-    T* o = detail::data<T>(out);
-    for (std::int64_t i = 0, i_end = out.numel(); i < i_end; ++i) o[i] = m[i] ? x[i] : y[i];
+    kernels::map3(kernels::in<bool>(cond, so), kernels::in<T>(ca, so), kernels::in<T>(cb, so), kernels::out<T>(out), so,
+                  [](bool c, T x, T y) { return c ? x : y; });
   });
   if (needs_grad(a, b))
     record("WhereBackward0", out, {a, b}, {save(cond)}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const BackwardContext& ctx) -> Grads {
-      Tensor on = ctx.saved(0) != 0;
-      return {ctx.needs_grad(0) ? sum_to(g * on, sa) : Tensor(), ctx.needs_grad(1) ? sum_to(g * rsub(on, 1), sb) : Tensor()};
+      const Tensor& c = ctx.saved(0);
+      Tensor zero = zeros({}, g.dtype());
+      return {ctx.needs_grad(0) ? sum_to(where(c, g, zero), sa) : Tensor(),
+              ctx.needs_grad(1) ? sum_to(where(c, zero, g), sb) : Tensor()};
     });
   return out;
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, Scalar b) {
+  check_defined(a, "where", "input");
+  return where(cond, a, scalar_like(b, a));
+}
+
+Tensor where(const Tensor& cond, Scalar a, const Tensor& b) {
+  check_defined(b, "where", "other");
+  return where(cond, scalar_like(a, b), b);
+}
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
+  check_defined(x, "masked_fill", "input");
+  return masked_fill(x, mask, scalar_tensor(value, x.dtype()));
+}
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value) {
+  // x: [*], mask: broadcast to [*] (bool), value: a 0-d tensor -> [*]
+  check_defined(x, "masked_fill", "input");
+  check_defined(mask, "masked_fill", "mask");
+  check_defined(value, "masked_fill", "value");
+  AG_CHECK(mask.dtype() == kBool, "masked_fill: the mask must be a bool tensor, got ", mask.dtype(), " of shape ",
+           mask.shape(), "; convert with `!= 0` or to(ag::kBool)");
+  AG_CHECK(value.dim() == 0, "masked_fill: the value must be a number or a 0-d tensor, got shape ", value.shape());
+  AG_CHECK(broadcast_shapes(mask.shape(), x.shape(), "masked_fill") == x.shape(), "masked_fill: a mask of shape ",
+           mask.shape(), " does not broadcast to the input's shape ", x.shape());
+  AG_CHECK(is_floating(x.dtype()) || !is_floating(value.dtype()), "masked_fill: cannot fill a ", x.dtype(),
+           " tensor with a ", value.dtype(), " value");
+  return where(mask, value.dtype() == x.dtype() ? value : value.to(x.dtype()), x);
+}
+
+Tensor masked_select(const Tensor& x, const Tensor& mask) {
+  // x, mask broadcast together -> [number of true elements]
+  check_defined(x, "masked_select", "input");
+  check_defined(mask, "masked_select", "mask");
+  AG_CHECK(mask.dtype() == kBool, "masked_select: the mask must be a bool tensor, got ", mask.dtype(), " of shape ",
+           mask.shape());
+  Shape so = broadcast_shapes(x.shape(), mask.shape(), "masked_select");
+  return index(expand(x, so), {expand(mask, so)});
+}
+
+// ---- logic ------------------------------------------------------------------------------------
+
+Tensor logical_not(const Tensor& x) {
+  return predicate(x, "logical_not", [](auto v) { return v == decltype(v)(0); });
+}
+
+namespace {
+template <class F>
+Tensor logical(const Tensor& a, const Tensor& b, const char* name, F f) {
+  Tensor ba = predicate(a, name, [](auto v) { return v != decltype(v)(0); });
+  Tensor bb = predicate(b, name, [](auto v) { return v != decltype(v)(0); });
+  return binary(ba, bb, name, kBool, f);
+}
+
+template <class F>
+Tensor bitwise(const Tensor& a, const Tensor& b, const char* name, F f) {
+  Dtype dtype = result_type(a, b, name);
+  AG_CHECK(!is_floating(dtype), name, ": bitwise operations need bool or int64 tensors, got ", a.dtype(), " ",
+           a.shape(), " and ", b.dtype(), " ", b.shape(), " (compare first, e.g. x > 0)");
+  return binary(a, b, name, dtype, f);
+}
+}  // namespace
+
+Tensor logical_and(const Tensor& a, const Tensor& b) { return logical(a, b, "logical_and", [](bool x, bool y) { return x && y; }); }
+Tensor logical_or(const Tensor& a, const Tensor& b) { return logical(a, b, "logical_or", [](bool x, bool y) { return x || y; }); }
+Tensor logical_xor(const Tensor& a, const Tensor& b) { return logical(a, b, "logical_xor", [](bool x, bool y) { return x != y; }); }
+
+Tensor bitwise_not(const Tensor& x) {
+  check_defined(x, "bitwise_not", "input");
+  AG_CHECK(!is_floating(x.dtype()), "bitwise_not: needs a bool or int64 tensor, got ", x.dtype(), " of shape ",
+           x.shape(), " (the ~ operator inverts masks)");
+  if (x.dtype() == kBool) return logical_not(x);
+  return unary_same(x, "bitwise_not", [](auto v) {
+    if constexpr (std::is_integral_v<decltype(v)>) return decltype(v)(~v);
+    else return v;  // not reached: floating types are refused above
+  });
+}
+// Floating types are refused before these run; the branches only keep the templates compiling.
+Tensor bitwise_and(const Tensor& a, const Tensor& b) {
+  return bitwise(a, b, "bitwise_and", [](auto x, auto y) {
+    if constexpr (std::is_integral_v<decltype(x)>) return decltype(x)(x & y);
+    else return x;
+  });
+}
+Tensor bitwise_or(const Tensor& a, const Tensor& b) {
+  return bitwise(a, b, "bitwise_or", [](auto x, auto y) {
+    if constexpr (std::is_integral_v<decltype(x)>) return decltype(x)(x | y);
+    else return x;
+  });
+}
+Tensor bitwise_xor(const Tensor& a, const Tensor& b) {
+  return bitwise(a, b, "bitwise_xor", [](auto x, auto y) {
+    if constexpr (std::is_integral_v<decltype(x)>) return decltype(x)(x ^ y);
+    else return x;
+  });
+}
+
+Tensor isnan(const Tensor& x) { return predicate(x, "isnan", [](auto v) { return v != v; }); }
+Tensor isinf(const Tensor& x) {
+  return predicate(x, "isinf", [](auto v) {
+    if constexpr (std::is_floating_point_v<decltype(v)>) return std::isinf(v);
+    else return false;
+  });
+}
+Tensor isfinite(const Tensor& x) {
+  return predicate(x, "isfinite", [](auto v) {
+    if constexpr (std::is_floating_point_v<decltype(v)>) return std::isfinite(v);
+    else return true;
+  });
 }
 
 // ---- comparisons --------------------------------------------------------------------------
@@ -485,7 +615,7 @@ Tensor ge(const Tensor& a, const Tensor& b) { return compare(a, b, "ge", [](auto
 bool equal(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape()) return false;
   Tensor n = ne(a, b);
-  const std::int64_t* p = detail::data<std::int64_t>(n);
+  const bool* p = detail::data<bool>(n);
   for (std::int64_t i = 0, i_end = n.numel(); i < i_end; ++i)
     if (p[i]) return false;
   return true;
@@ -548,6 +678,10 @@ Tensor operator<(const Tensor& a, Scalar b) { return lt(a, scalar_like(b, a)); }
 Tensor operator<=(const Tensor& a, Scalar b) { return le(a, scalar_like(b, a)); }
 Tensor operator>(const Tensor& a, Scalar b) { return gt(a, scalar_like(b, a)); }
 Tensor operator>=(const Tensor& a, Scalar b) { return ge(a, scalar_like(b, a)); }
+Tensor operator~(const Tensor& x) { return bitwise_not(x); }
+Tensor operator&(const Tensor& a, const Tensor& b) { return bitwise_and(a, b); }
+Tensor operator|(const Tensor& a, const Tensor& b) { return bitwise_or(a, b); }
+Tensor operator^(const Tensor& a, const Tensor& b) { return bitwise_xor(a, b); }
 Tensor& operator+=(Tensor& a, const Tensor& b) { return a.add_(b); }
 Tensor& operator+=(Tensor& a, Scalar b) { return a.add_(b); }
 Tensor& operator-=(Tensor& a, const Tensor& b) { return a.sub_(b); }
@@ -559,36 +693,79 @@ Tensor& operator/=(Tensor& a, Scalar b) { return a.div_(b); }
 
 // ---- in place ---------------------------------------------------------------------------------
 //
-// Without a graph to record, an in-place op writes straight into the tensor's storage. When the
-// tensor is part of a graph, the op is computed out of place, written back, and the result's
-// node becomes the tensor's grad_fn (its history is "rebased"). Either way the version counter
-// moves, so a backward that saved the old values notices.
+// Without a graph to record, an in-place op writes straight into the tensor's storage (through
+// its strides: a view writes into its base). When the tensor is part of a graph, the op is
+// computed out of place, written back, and the result's node becomes the tensor's grad_fn (its
+// history is "rebased"); for a view, the base's history is rebased instead (CopySlices), as in
+// PyTorch. Either way the version counter moves, so a backward that saved the old values notices.
+
+void detail::check_inplace(const Tensor& self, const char* op, bool records) {
+  AG_CHECK(self.defined(), op, ": the tensor is undefined");
+  const TensorImpl& t = *self.impl();
+  if (GradMode::is_enabled()) {
+    AG_CHECK_STATE(t.base || t.grad_fn || !t.requires_grad, op, ": a leaf tensor of shape ", t.shape,
+                   " that requires grad cannot be modified in place (its gradient would be wrong). Wrap the update in "
+                   "ag::NoGradGuard, as optimizers do, or work on detach().");
+    if (t.base && records) {
+      const TensorImpl& b = *t.base;
+      AG_CHECK_STATE(b.grad_fn || !b.requires_grad, op, ": the tensor of shape ", t.shape, " is a view of a leaf of shape ",
+                     b.shape, " that requires grad, and a leaf cannot be modified in place (its gradient would be "
+                     "wrong). Wrap the update in ag::NoGradGuard, or clone() the leaf first.");
+      AG_CHECK_STATE(t.view_creation != ViewCreation::MultiOutput, op, ": the tensor of shape ", t.shape,
+                     " is one of the views that split, chunk or unbind returned, and those cannot be modified in "
+                     "place while grad is recorded (their gradients are computed together); clone() it first");
+      AG_CHECK_STATE(t.view_creation != ViewCreation::NoGrad, op, ": the tensor of shape ", t.shape,
+                     " is a view made under NoGradGuard of a tensor that requires grad; modifying it in place with "
+                     "grad mode on would need a history it does not have. Do it under NoGradGuard too, or make the "
+                     "view with grad mode on.");
+    }
+  }
+  for (std::size_t d = 0; d < t.shape.size(); ++d)
+    AG_CHECK(t.shape[d] <= 1 || t.strides[d] != 0, op, ": the tensor of shape ", t.shape, " and strides ", t.strides,
+             " has several elements at one memory location (it is an expanded view), so writing into it in place is "
+             "ambiguous; clone() it first");
+}
 
 namespace {
 
-void check_inplace(const Tensor& self, const char* op) {
-  AG_CHECK(self.defined(), op, ": the tensor is undefined");
-  AG_CHECK_STATE(!(self.is_leaf() && self.requires_grad() && GradMode::is_enabled()), op,
-                 ": a leaf tensor that requires grad cannot be modified in place (its gradient would be wrong). "
-                 "Wrap the update in ag::NoGradGuard, as optimizers do, or work on detach().");
-  AG_CHECK_STATE(!(self.impl()->is_view && self.requires_grad() && GradMode::is_enabled()), op,
-                 ": in-place ops on a view (reshape/view/squeeze...) of a tensor that requires grad are not "
-                 "supported by ag; use the out-of-place op");
+using detail::check_inplace;
+
+/// `src` as read by an in-place op on `self`: a copy when it shares self's storage in another
+/// layout, so that the op never reads an element it already overwrote.
+Tensor unaliased(const Tensor& self, const Tensor& src) {
+  if (!self.is_alias_of(src)) return src;
+  const TensorImpl &a = *self.impl(), &b = *src.impl();
+  if (a.offset == b.offset && a.shape == b.shape && a.strides == b.strides) return src;
+  NoGradGuard no_grad;
+  return src.clone();
 }
 
+/// After an in-place op recorded as result = op(self, ...): self's (or its base's) new history.
+void rebase(const Tensor& self, const Tensor& result) {
+  if (self.is_view()) detail::rebase_view(self, result);
+  else detail::rebase_history(self, result);
+}
 
-/// Writes `result` (already of self's shape) into self and makes its history self's.
-Tensor& write_back(Tensor& self, Tensor result, const char* op) {
+void check_writable(const Tensor& self, Dtype value_dtype, const char* op) {
+  AG_CHECK(type_category(value_dtype) <= type_category(self.dtype()), op, ": the result is ", value_dtype,
+           " and cannot be written into a ", self.dtype(), " tensor");
+}
+
+}  // namespace
+
+Tensor& detail::write_back(Tensor& self, const Tensor& result, const char* op) {
   AG_CHECK(result.shape() == self.shape(), op, ": the result of shape ", result.shape(),
            " cannot be written into a tensor of shape ", self.shape());
-  AG_CHECK(is_floating(self.dtype()) || !is_floating(result.dtype()), op, ": the result is ", result.dtype(),
-           " and cannot be written into an int64 tensor");
-  if (result.dtype() != self.dtype()) result = result.to(self.dtype());
-  std::memcpy(self.impl()->data, result.impl()->data, static_cast<std::size_t>(self.numel()) * element_size(self.dtype()));
+  check_writable(self, result.dtype(), op);
+  detail::copy_values(self, unaliased(self, result));
   detail::bump_version(self);
-  if (result.grad_fn()) detail::rebase_history(self, result);
+  if (result.requires_grad()) rebase(self, result.dtype() == self.dtype() ? result : result.to(self.dtype()));
   return self;
 }
+
+namespace {
+
+using detail::write_back;
 
 /// self = op(self, other) in place, broadcasting other to self's shape.
 template <class Op>
@@ -596,13 +773,11 @@ Tensor& inplace_binary(Tensor& self, const Tensor& other, const char* name, Op o
   Shape so = broadcast_shapes(self.shape(), other.shape(), name);
   AG_CHECK(so == self.shape(), name, ": the result of shape ", so, " cannot be written into a tensor of shape ",
            self.shape());
-  Dtype rt = result_type(self, other, name);
-  AG_CHECK(is_floating(self.dtype()) || !is_floating(rt), name, ": the result is ", rt,
-           " and cannot be written into an int64 tensor");
-  Tensor co = as(other, self.dtype());
+  check_writable(self, result_type(self, other, name), name);
+  Tensor co = as(unaliased(self, other), self.dtype());
   dispatch(self.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    kernels::map2(detail::data<T>(self), self.shape(), detail::data<T>(co), co.shape(), detail::data<T>(self), so,
+    kernels::map2(kernels::in<T>(self, so), kernels::in<T>(co, so), kernels::out<T>(self), so,
                   [&](T x, T y) { return static_cast<T>(op(x, y)); });
   });
   detail::bump_version(self);
@@ -611,78 +786,112 @@ Tensor& inplace_binary(Tensor& self, const Tensor& other, const char* name, Op o
 
 template <class Op>
 Tensor& inplace_scalar(Tensor& self, Scalar s, const char* name, Op op) {
-  AG_CHECK(is_floating(self.dtype()) || s.is_integral(), name, ": a floating point value cannot be written into an "
-           "int64 tensor in place");
+  check_writable(self, scalar_result_type(self, s), name);
   dispatch(self.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     T v = s.to<T>();
-    T* p = detail::data<T>(self);
-    kernels::map1(p, p, self.numel(), [&](T x) { return static_cast<T>(op(x, v)); });
+    kernels::map1(kernels::in<T>(self, self.shape()), kernels::out<T>(self), self.shape(),
+                  [&](T x) { return static_cast<T>(op(x, v)); });
   });
   detail::bump_version(self);
   return self;
 }
 
-bool records(const Tensor& self, const Tensor& other) { return needs_grad(self, other); }
-
 }  // namespace
 
 Tensor& Tensor::add_(const Tensor& other, Scalar alpha) {
-  check_inplace(*this, "add_");
-  if (records(*this, other)) return write_back(*this, ag::add(*this, other, alpha), "add_");
+  const bool rec = needs_grad(*this, other);
+  check_inplace(*this, "add_", rec);
+  if (rec) return write_back(*this, ag::add(*this, other, alpha), "add_");
   return inplace_binary(*this, other, "add_", [alpha](auto x, auto y) {
     return kernels::wrap_add(x, kernels::wrap_mul(alpha.to<decltype(y)>(), y));
   });
 }
 Tensor& Tensor::add_(Scalar other) {
-  check_inplace(*this, "add_");
-  if (needs_grad(*this)) return write_back(*this, ag::add(*this, other), "add_");
+  const bool rec = needs_grad(*this);
+  check_inplace(*this, "add_", rec);
+  if (rec) return write_back(*this, ag::add(*this, other), "add_");
   return inplace_scalar(*this, other, "add_", [](auto x, auto y) { return kernels::wrap_add(x, y); });
 }
 Tensor& Tensor::sub_(const Tensor& other, Scalar alpha) {
+  AG_CHECK(defined() && other.defined() && !(dtype() == kBool && other.dtype() == kBool), "sub_: subtracting bool "
+           "tensors is not supported; use logical_xor() or the ^ operator instead");
   return add_(other, alpha.is_integral() ? Scalar(kernels::wrap_neg(alpha.to_int())) : Scalar(-alpha.to_double()));
 }
 Tensor& Tensor::sub_(Scalar other) {
+  AG_CHECK(defined() && dtype() != kBool, "sub_: subtracting from a bool tensor is not supported; use logical_xor() "
+           "or the ^ operator instead");
   return add_(other.is_integral() ? Scalar(kernels::wrap_neg(other.to_int())) : Scalar(-other.to_double()));
 }
 Tensor& Tensor::mul_(const Tensor& other) {
-  check_inplace(*this, "mul_");
-  if (records(*this, other)) return write_back(*this, ag::mul(clone(), other), "mul_");
+  const bool rec = needs_grad(*this, other);
+  check_inplace(*this, "mul_", rec);
+  if (rec) return write_back(*this, ag::mul(clone(), other), "mul_");
   return inplace_binary(*this, other, "mul_", [](auto x, auto y) { return kernels::wrap_mul(x, y); });
 }
 Tensor& Tensor::mul_(Scalar other) {
-  check_inplace(*this, "mul_");
-  if (needs_grad(*this)) return write_back(*this, ag::mul(*this, other), "mul_");
+  const bool rec = needs_grad(*this);
+  check_inplace(*this, "mul_", rec);
+  if (rec) return write_back(*this, ag::mul(*this, other), "mul_");
   return inplace_scalar(*this, other, "mul_", [](auto x, auto y) { return kernels::wrap_mul(x, y); });
 }
 Tensor& Tensor::div_(const Tensor& other) {
-  check_inplace(*this, "div_");
-  AG_CHECK(is_floating(dtype()), "div_: true division cannot be written into an int64 tensor in place");
-  if (records(*this, other)) return write_back(*this, ag::div(clone(), other), "div_");
+  const bool rec = needs_grad(*this, other);
+  check_inplace(*this, "div_", rec);
+  AG_CHECK(is_floating(dtype()), "div_: true division cannot be written into a ", dtype(), " tensor in place");
+  if (rec) return write_back(*this, ag::div(clone(), other), "div_");
   return inplace_binary(*this, other, "div_", [](auto x, auto y) { return x / y; });
 }
 Tensor& Tensor::div_(Scalar other) {
-  check_inplace(*this, "div_");
-  AG_CHECK(is_floating(dtype()), "div_: true division cannot be written into an int64 tensor in place");
-  if (needs_grad(*this)) return write_back(*this, ag::div(*this, other), "div_");
+  const bool rec = needs_grad(*this);
+  check_inplace(*this, "div_", rec);
+  AG_CHECK(is_floating(dtype()), "div_: true division cannot be written into a ", dtype(), " tensor in place");
+  if (rec) return write_back(*this, ag::div(*this, other), "div_");
   return inplace_scalar(*this, other, "div_", [](auto x, auto y) { return x / y; });
 }
 
+Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
+  const bool rec = needs_grad(*this);
+  check_inplace(*this, "clamp_", rec);
+  if (rec) return write_back(*this, ag::clamp(clone(), min, max), "clamp_");  // clamp saves its input
+  Tensor result = ag::clamp(*this, min, max);
+  check_writable(*this, result.dtype(), "clamp_");
+  detail::copy_values(*this, result);
+  detail::bump_version(*this);
+  return *this;
+}
+
+Tensor& Tensor::masked_fill_(const Tensor& mask, Scalar value) {
+  AG_CHECK(defined(), "masked_fill_: the tensor is undefined");
+  return masked_fill_(mask, scalar_tensor(value, scalar_result_type(*this, value)));
+}
+
+Tensor& Tensor::masked_fill_(const Tensor& mask, const Tensor& value) {
+  const bool rec = needs_grad(*this, value);
+  check_inplace(*this, "masked_fill_", rec);
+  check_writable(*this, value.defined() ? value.dtype() : dtype(), "masked_fill_");
+  Tensor result = ag::masked_fill(*this, unaliased(*this, mask), value.dtype() == dtype() ? value : as(value, dtype()));
+  if (rec) return write_back(*this, result, "masked_fill_");
+  detail::copy_values(*this, result);
+  detail::bump_version(*this);
+  return *this;
+}
+
 Tensor& Tensor::fill_(Scalar value) {
-  check_inplace(*this, "fill_");
-  AG_CHECK(is_floating(dtype()) || value.is_integral(), "fill_: cannot fill an int64 tensor with ", value.to_double());
-  bool recording = needs_grad(*this);
+  const bool rec = needs_grad(*this);
+  check_inplace(*this, "fill_", rec);
+  check_writable(*this, scalar_result_type(*this, value), "fill_");
   dispatch(dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    T* p = detail::data<T>(*this);
-    std::fill(p, p + numel(), value.to<T>());
+    const T v = value.to<T>();
+    kernels::map1(kernels::in<T>(*this, shape()), kernels::out<T>(*this), shape(), [v](T) { return v; });
   });
   detail::bump_version(*this);
-  if (recording) {  // the new values no longer depend on the old ones
-    Tensor marker = detail::make_alias(*this, shape());
+  if (rec) {  // the new values no longer depend on the old ones
+    Tensor marker = detail::make_alias(*this);
     record("FillBackward0", marker, {*this}, {},
            [](const Tensor& g, const BackwardContext&) -> Grads { return {zeros_like(g)}; });
-    detail::rebase_history(*this, marker);
+    rebase(*this, marker);
   }
   return *this;
 }
@@ -690,46 +899,50 @@ Tensor& Tensor::fill_(Scalar value) {
 Tensor& Tensor::zero_() { return fill_(0); }
 
 Tensor& Tensor::copy_(const Tensor& src) {
-  check_inplace(*this, "copy_");
+  AG_CHECK(defined(), "copy_: the tensor is undefined");
   AG_CHECK(src.defined(), "copy_: the source is undefined");
+  const bool rec = needs_grad(*this, src);
+  check_inplace(*this, "copy_", rec);
   Shape so = broadcast_shapes(shape(), src.shape(), "copy_");
   AG_CHECK(so == shape(), "copy_: a source of shape ", src.shape(), " cannot be copied into a tensor of shape ", shape());
-  AG_CHECK(is_floating(dtype()) || !is_floating(src.dtype()), "copy_: cannot copy ", src.dtype(), " values into an int64 tensor");
-  bool recording = needs_grad(*this, src);
-  Tensor cs = as(src, dtype());
-  dispatch(dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    kernels::map2(detail::data<T>(*this), shape(), detail::data<T>(cs), cs.shape(), detail::data<T>(*this), so, [](T, T y) { return y; });
-  });
+  AG_CHECK(is_floating(dtype()) || !is_floating(src.dtype()), "copy_: cannot copy ", src.dtype(), " values into a ",
+           dtype(), " tensor");
+  detail::copy_values(*this, unaliased(*this, src));
   detail::bump_version(*this);
-  if (recording) {
-    Tensor marker = detail::make_alias(*this, shape());
-    record("CopyBackwards", marker, {*this, src}, {}, [ss = src.shape()](const Tensor& g, const BackwardContext& ctx) -> Grads {
-      return {ctx.needs_grad(0) ? zeros_like(g) : Tensor(), ctx.needs_grad(1) ? sum_to(g, ss) : Tensor()};
+  if (rec) {
+    Tensor marker = detail::make_alias(*this);
+    record("CopyBackwards", marker, {*this, src}, {}, [ss = src.shape(), sd = src.dtype()](const Tensor& g, const BackwardContext& ctx) -> Grads {
+      Tensor gs;
+      if (ctx.needs_grad(1)) gs = sum_to(g.dtype() == sd ? g : g.to(sd), ss);
+      return {ctx.needs_grad(0) ? zeros_like(g) : Tensor(), gs};
     });
-    detail::rebase_history(*this, marker);
+    rebase(*this, marker);
   }
   return *this;
 }
 
 Tensor& Tensor::uniform_(double from, double to, Generator* gen) {
-  check_inplace(*this, "uniform_");
+  check_inplace(*this, "uniform_", false);
   AG_CHECK(from <= to, "uniform_: expected from <= to, got from=", from, " to=", to);
+  Tensor fresh = is_contiguous() ? *this : detail::make_tensor(shape(), dtype());
   dispatch_floating(dtype(), "uniform_", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    (gen ? *gen : default_generator()).fill_uniform(detail::data<T>(*this), numel(), from, to);
+    (gen ? *gen : default_generator()).fill_uniform(detail::data<T>(fresh), numel(), from, to);
   });
+  if (!fresh.is_same(*this)) detail::copy_values(*this, fresh);
   detail::bump_version(*this);
   return *this;
 }
 
 Tensor& Tensor::normal_(double mean, double std, Generator* gen) {
-  check_inplace(*this, "normal_");
+  check_inplace(*this, "normal_", false);
   AG_CHECK(std >= 0, "normal_: std must be non-negative, got ", std);
+  Tensor fresh = is_contiguous() ? *this : detail::make_tensor(shape(), dtype());
   dispatch_floating(dtype(), "normal_", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    (gen ? *gen : default_generator()).fill_normal(detail::data<T>(*this), numel(), mean, std);
+    (gen ? *gen : default_generator()).fill_normal(detail::data<T>(fresh), numel(), mean, std);
   });
+  if (!fresh.is_same(*this)) detail::copy_values(*this, fresh);
   detail::bump_version(*this);
   return *this;
 }
@@ -763,5 +976,15 @@ Tensor Tensor::lt(const Tensor& other) const { return ag::lt(*this, other); }
 Tensor Tensor::le(const Tensor& other) const { return ag::le(*this, other); }
 Tensor Tensor::gt(const Tensor& other) const { return ag::gt(*this, other); }
 Tensor Tensor::ge(const Tensor& other) const { return ag::ge(*this, other); }
+Tensor Tensor::logical_not() const { return ag::logical_not(*this); }
+Tensor Tensor::logical_and(const Tensor& other) const { return ag::logical_and(*this, other); }
+Tensor Tensor::logical_or(const Tensor& other) const { return ag::logical_or(*this, other); }
+Tensor Tensor::logical_xor(const Tensor& other) const { return ag::logical_xor(*this, other); }
+Tensor Tensor::isnan() const { return ag::isnan(*this); }
+Tensor Tensor::isinf() const { return ag::isinf(*this); }
+Tensor Tensor::isfinite() const { return ag::isfinite(*this); }
+Tensor Tensor::masked_fill(const Tensor& mask, Scalar value) const { return ag::masked_fill(*this, mask, value); }
+Tensor Tensor::masked_fill(const Tensor& mask, const Tensor& value) const { return ag::masked_fill(*this, mask, value); }
+Tensor Tensor::masked_select(const Tensor& mask) const { return ag::masked_select(*this, mask); }
 
 }  // namespace ag

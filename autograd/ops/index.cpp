@@ -27,7 +27,7 @@ void check_indices(const Tensor& index, const char* op, const char* what) {
 
 void check_source(const Tensor& x, const char* op, const char* what) {
   AG_CHECK(x.defined(), op, ": ", what, " is an undefined tensor");
-  AG_CHECK(is_floating(x.dtype()), op, ": ", what, " must be float32 or float64, got int64 of shape ", x.shape());
+  AG_CHECK(is_floating(x.dtype()), op, ": ", what, " must be float32 or float64, got ", x.dtype(), " of shape ", x.shape());
 }
 
 using kernels::position;
@@ -69,8 +69,9 @@ std::vector<double> row_scales(const std::int64_t* idx, std::int64_t n, std::int
 
 Tensor index_add_op(const Tensor& g, std::int64_t dim, const Tensor& index, std::int64_t size, const RowScale& rs);
 
-/// out[a, k, i] = s_k x[a, index[k], i] along dim (indices already checked).
-Tensor index_select_op(const Tensor& x, std::int64_t dim, const Tensor& index, const RowScale& rs) {
+/// out[a, k, i] = s_k x[a, index[k], i] along dim (indices already checked, contiguous).
+Tensor index_select_op(const Tensor& x_in, std::int64_t dim, const Tensor& index, const RowScale& rs) {
+  const Tensor x = detail::contiguous_data(x_in);
   const Blocks b = blocks(x.shape(), dim);
   const std::int64_t n = index.numel();
   Shape out_shape = x.shape();
@@ -94,8 +95,8 @@ Tensor index_select_op(const Tensor& x, std::int64_t dim, const Tensor& index, c
         }
       }
   });
-  if (needs_grad(x))
-    record("IndexSelectBackward0", out, {x}, {save(index)}, [dim, size = b.n, rs](const Tensor& g, const BackwardContext& ctx) -> Grads {
+  if (needs_grad(x_in))
+    record("IndexSelectBackward0", out, {x_in}, {save(index)}, [dim, size = b.n, rs](const Tensor& g, const BackwardContext& ctx) -> Grads {
       return {index_add_op(g, dim, ctx.saved(0), size, rs)};
     });
   return out;
@@ -103,7 +104,8 @@ Tensor index_select_op(const Tensor& x, std::int64_t dim, const Tensor& index, c
 
 /// Zeros with `size` entries along dim, then out[a, index[k], i] += s_k g[a, k, i]: the backward
 /// of index_select_op, touching only the rows that were looked up.
-Tensor index_add_op(const Tensor& g, std::int64_t dim, const Tensor& index, std::int64_t size, const RowScale& rs) {
+Tensor index_add_op(const Tensor& g_in, std::int64_t dim, const Tensor& index, std::int64_t size, const RowScale& rs) {
+  const Tensor g = detail::contiguous_data(g_in);
   const std::int64_t n = index.numel();
   Shape out_shape = g.shape();
   out_shape[dim] = size;
@@ -124,8 +126,8 @@ Tensor index_add_op(const Tensor& g, std::int64_t dim, const Tensor& index, std:
         for (std::int64_t i = 0; i < b.inner; ++i) dst[i] += src[i] * s;
       }
   });
-  if (needs_grad(g))
-    record("IndexAddBackward0", out, {g}, {save(index)}, [dim, rs](const Tensor& gg, const BackwardContext& ctx) -> Grads {
+  if (needs_grad(g_in))
+    record("IndexAddBackward0", out, {g_in}, {save(index)}, [dim, rs](const Tensor& gg, const BackwardContext& ctx) -> Grads {
       return {index_select_op(gg, dim, ctx.saved(0), rs)};
     });
   return out;
@@ -155,7 +157,8 @@ void for_each_gather(const Shape& is, const Shape& xs, std::int64_t dim, F f) {
 Tensor scatter_add_op(const Tensor& g, std::int64_t dim, const Tensor& index, const Shape& x_shape);
 
 /// out[..., k, ...] = x[..., index[..., k, ...], ...] along dim (indices already checked).
-Tensor gather_op(const Tensor& x, std::int64_t dim, const Tensor& index) {
+Tensor gather_op(const Tensor& x_in, std::int64_t dim, const Tensor& index) {
+  const Tensor x = detail::contiguous_data(x_in);
   Tensor out = detail::make_tensor(index.shape(), x.dtype());
   const std::int64_t* idx = data<std::int64_t>(index);
   const std::int64_t step = x.dim() == 0 ? 0 : contiguous_strides(x.shape())[dim];
@@ -165,15 +168,16 @@ Tensor gather_op(const Tensor& x, std::int64_t dim, const Tensor& index) {
     T* po = data<T>(out);
     for_each_gather(index.shape(), x.shape(), dim, [&](std::int64_t k, std::int64_t off) { po[k] = px[off + idx[k] * step]; });
   });
-  if (needs_grad(x))
-    record("GatherBackward0", out, {x}, {save(index)}, [dim, xs = x.shape()](const Tensor& g, const BackwardContext& ctx) -> Grads {
+  if (needs_grad(x_in))
+    record("GatherBackward0", out, {x_in}, {save(index)}, [dim, xs = x.shape()](const Tensor& g, const BackwardContext& ctx) -> Grads {
       return {scatter_add_op(g, dim, ctx.saved(0), xs)};
     });
   return out;
 }
 
 /// zeros(x_shape), then out[..., index[..., k, ...], ...] += g[..., k, ...]: gather's backward.
-Tensor scatter_add_op(const Tensor& g, std::int64_t dim, const Tensor& index, const Shape& x_shape) {
+Tensor scatter_add_op(const Tensor& g_in, std::int64_t dim, const Tensor& index, const Shape& x_shape) {
+  const Tensor g = detail::contiguous_data(g_in);
   Tensor out = zeros(x_shape, g.dtype());
   const std::int64_t* idx = data<std::int64_t>(index);
   const std::int64_t step = x_shape.empty() ? 0 : contiguous_strides(x_shape)[dim];
@@ -183,8 +187,8 @@ Tensor scatter_add_op(const Tensor& g, std::int64_t dim, const Tensor& index, co
     T* po = data<T>(out);
     for_each_gather(index.shape(), x_shape, dim, [&](std::int64_t k, std::int64_t off) { po[off + idx[k] * step] += pg[k]; });
   });
-  if (needs_grad(g))
-    record("ScatterAddBackward0", out, {g}, {save(index)}, [dim](const Tensor& gg, const BackwardContext& ctx) -> Grads {
+  if (needs_grad(g_in))
+    record("ScatterAddBackward0", out, {g_in}, {save(index)}, [dim](const Tensor& gg, const BackwardContext& ctx) -> Grads {
       return {gather_op(gg, dim, ctx.saved(0))};
     });
   return out;
@@ -218,14 +222,17 @@ void embedding_renorm(const Tensor& weight, const Tensor& indices, double max_no
   dispatch_floating(weight.dtype(), "embedding", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* pw = data<T>(weight);
+    const std::int64_t row_stride = weight.stride(0), col_stride = weight.stride(1);
+    std::vector<T> row(static_cast<std::size_t>(dim));
     for (std::int64_t k = 0, k_end = indices.numel(); k < k_end; ++k) {
       if (done[idx[k]]) continue;
       done[idx[k]] = true;
-      T* row = pw + idx[k] * dim;
-      const double norm = row_norm(row, dim, p);
+      T* base = pw + idx[k] * row_stride;  // the weight may be a strided view: read the row, write it back
+      for (std::int64_t i = 0; i < dim; ++i) row[i] = base[i * col_stride];
+      const double norm = row_norm(row.data(), dim, p);
       if (norm > max_norm) {
         const T scale = static_cast<T>(max_norm / (norm + 1e-7));
-        for (std::int64_t i = 0; i < dim; ++i) row[i] *= scale;
+        for (std::int64_t i = 0; i < dim; ++i) base[i * col_stride] = row[i] * scale;
       }
     }
   });
@@ -234,10 +241,11 @@ void embedding_renorm(const Tensor& weight, const Tensor& indices, double max_no
 
 }  // namespace
 
-Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
+Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index_in) {
   // x: [..., n, ...], index: [k] int64 -> [..., k, ...]
   AG_CHECK(x.defined(), "index_select: input is an undefined tensor");
-  check_indices(index, "index_select", "index");
+  check_indices(index_in, "index_select", "index");
+  const Tensor index = detail::contiguous_data(index_in);
   AG_CHECK(x.dim() >= 1, "index_select: cannot index a 0-d tensor");
   AG_CHECK(index.dim() <= 1, "index_select: index must be 1-D, got shape ", index.shape());
   const std::int64_t d = wrap_dim(dim, x.dim(), "index_select");
@@ -249,10 +257,11 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
   return index_select_op(x, d, index, RowScale{});
 }
 
-Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index) {
+Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index_in) {
   // x: [s0, ..., sn], index: [i0, ..., in] int64 with i_d <= s_d off dim -> [i0, ..., in]
   AG_CHECK(x.defined(), "gather: input is an undefined tensor");
-  check_indices(index, "gather", "index");
+  check_indices(index_in, "gather", "index");
+  const Tensor index = detail::contiguous_data(index_in);
   AG_CHECK(index.dim() == x.dim(), "gather: index must have the input's rank, got index ", index.shape(),
            " for input ", x.shape());
   const std::int64_t d = wrap_dim(dim, x.dim(), "gather");
@@ -268,10 +277,11 @@ Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index) {
   return gather_op(x, d, index);
 }
 
-Tensor embedding(const Tensor& weight, const Tensor& indices, const EmbeddingFuncOptions& options) {
+Tensor embedding(const Tensor& weight, const Tensor& indices_in, const EmbeddingFuncOptions& options) {
   // weight: [num, dim], indices: [*] int64 -> [*, dim]
   check_source(weight, "embedding", "weight");
-  check_indices(indices, "embedding", "indices");
+  check_indices(indices_in, "embedding", "indices");
+  const Tensor indices = detail::contiguous_data(indices_in);
   AG_CHECK(weight.dim() == 2, "embedding: weight must be 2-D [num_embeddings, embedding_dim], got ", weight.shape());
   const std::int64_t num = weight.shape()[0], dim = weight.shape()[1];
   RowScale rs;
@@ -293,10 +303,11 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, const EmbeddingFun
   Tensor out = detail::make_tensor(out_shape, weight.dtype());
   const std::int64_t* idx = data<std::int64_t>(indices);
   const std::size_t row_bytes = static_cast<std::size_t>(dim) * element_size(weight.dtype());
-  auto* src = static_cast<const char*>(weight.impl()->data);
+  const Tensor table = detail::contiguous_data(weight);
+  auto* src = static_cast<const char*>(table.impl()->data);
   auto* dst = static_cast<char*>(out.impl()->data);
   for (std::int64_t k = 0, k_end = indices.numel(); k < k_end; ++k) std::memcpy(dst + k * row_bytes, src + idx[k] * row_bytes, row_bytes);
-  Tensor flat = detail::make_alias(indices, {indices.numel()});
+  Tensor flat = detail::make_alias(indices, {indices.numel()}, {1}, indices.storage_offset());
   if (needs_grad(weight))
     record("EmbeddingBackward0", out, {weight}, {save(flat)}, [num, dim, rs](const Tensor& g, const BackwardContext& ctx) -> Grads {
       const Tensor& idx = ctx.saved(0);
@@ -305,9 +316,10 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, const EmbeddingFun
   return out;
 }
 
-Tensor one_hot(const Tensor& indices, std::int64_t num_classes) {
+Tensor one_hot(const Tensor& indices_in, std::int64_t num_classes) {
   // indices: [*] int64 -> [*, num_classes] int64
-  check_indices(indices, "one_hot", "indices");
+  check_indices(indices_in, "one_hot", "indices");
+  const Tensor indices = detail::contiguous_data(indices_in);
   const std::int64_t* p = data<std::int64_t>(indices);
   const std::int64_t n = indices.numel();
   for (std::int64_t k = 0; k < n; ++k)

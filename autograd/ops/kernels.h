@@ -1,7 +1,8 @@
 #pragma once
 // Loops shared by the op files: elementwise maps with NumPy broadcasting and reductions over a
-// set of dimensions. Plain loops over contiguous data: at the sizes of small models an
-// expression template costs more than the arithmetic (see DEPENDENCIES: ~50 ns vs ~5 ns).
+// set of dimensions, on strided operands. Plain loops: at the sizes of small models an
+// expression template costs more than the arithmetic (see DEPENDENCIES: ~50 ns vs ~5 ns). An
+// operand laid out row-major takes a flat loop; others walk their strides run by run.
 
 #include <cmath>
 #include <cstdint>
@@ -15,10 +16,12 @@ namespace ag::kernels {
 
 // int64 arithmetic wraps around on overflow (two's complement, computed on the unsigned type), as
 // PyTorch's does in practice, rather than being undefined behaviour: INT64_MAX + 1 is INT64_MIN.
-// For floating T these are the plain operators.
+// For floating T these are the plain operators; for bool, + is or and * is and, as in PyTorch.
 template <class T>
 constexpr T wrap_add(T a, T b) {
-  if constexpr (std::is_integral_v<T>) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return a || b;
+  } else if constexpr (std::is_integral_v<T>) {
     using U = std::make_unsigned_t<T>;
     return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
   } else {
@@ -27,7 +30,9 @@ constexpr T wrap_add(T a, T b) {
 }
 template <class T>
 constexpr T wrap_sub(T a, T b) {
-  if constexpr (std::is_integral_v<T>) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return a != b;  // not reached: ops refuse to subtract bools before any loop runs
+  } else if constexpr (std::is_integral_v<T>) {
     using U = std::make_unsigned_t<T>;
     return static_cast<T>(static_cast<U>(a) - static_cast<U>(b));
   } else {
@@ -36,7 +41,9 @@ constexpr T wrap_sub(T a, T b) {
 }
 template <class T>
 constexpr T wrap_mul(T a, T b) {
-  if constexpr (std::is_integral_v<T>) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return a && b;
+  } else if constexpr (std::is_integral_v<T>) {
     using U = std::make_unsigned_t<T>;
     return static_cast<T>(static_cast<U>(a) * static_cast<U>(b));
   } else {
@@ -56,7 +63,7 @@ inline T exp_or_zero(T v) {
   return v < kFloor ? T(0) : std::exp(v);
 }
 
-/// A tensor seen as [outer, n, inner] around dimension `dim`, for work along that dimension.
+/// A contiguous tensor seen as [outer, n, inner] around dimension `dim`, for work along it.
 struct Blocks {
   std::int64_t outer = 1, n = 1, inner = 1;
 };
@@ -78,8 +85,8 @@ inline std::string position(std::int64_t flat, const Shape& s) {
   return to_string(idx);
 }
 
-/// Strides (in elements) of a contiguous tensor of shape `s` seen from an output of rank
-/// `rank`: 0 along broadcast (size-1 or missing) dimensions.
+/// Strides (in elements) of a contiguous tensor of shape `s` seen from an output of shape `out`:
+/// 0 along broadcast (size-1 or missing) dimensions.
 inline void broadcast_strides(const Shape& s, const Shape& out, std::int64_t* strides) {
   std::size_t rank = out.size(), off = rank - s.size();
   std::int64_t acc = 1;
@@ -94,110 +101,220 @@ inline void broadcast_strides(const Shape& s, const Shape& out, std::int64_t* st
   }
 }
 
-/// out[i] = f(a[i'], b[i'']) over `out_shape`, a and b broadcast to it.
-template <class A, class B, class R, class F>
-void map2(const A* a, const Shape& sa, const B* b, const Shape& sb, R* out, const Shape& so, F f) {
-  std::int64_t n = so.numel();
-  if (n == 0) return;
-  if (sa == so && sb == so) {
-    for (std::int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+/// One operand of a strided loop: its first element, and where its strides over the loop's
+/// shape come from (a tensor, broadcast to the loop's shape, or an explicit list). `dense` says
+/// its layout is the row-major one of the loop's shape, so that a flat loop over numel elements
+/// is right; the strides are only worked out when some operand is not dense.
+template <class T>
+struct Strided {
+  T* data;
+  const TensorImpl* tensor = nullptr;
+  const std::int64_t* strides = nullptr;  // one per loop dimension, when there is no tensor
+  bool dense = false;
+};
+
+/// Operand o's strides over `shape` into st: its tensor's, 0 along broadcast dimensions.
+template <class T>
+void loop_strides(const Strided<T>& o, const Shape& shape, std::int64_t* st) {
+  const std::size_t rank = shape.size();
+  if (!o.tensor) {
+    for (std::size_t i = 0; i < rank; ++i) st[i] = o.strides[i];
     return;
   }
-  std::int64_t na = sa.numel(), nb = sb.numel();
-  if (sa == so && nb == 1) {
-    const B bv = b[0];
-    for (std::int64_t i = 0; i < n; ++i) out[i] = f(a[i], bv);
-    return;
-  }
-  if (sb == so && na == 1) {
-    const A av = a[0];
-    for (std::int64_t i = 0; i < n; ++i) out[i] = f(av, b[i]);
-    return;
-  }
-  std::int64_t st_a[Shape::kMaxDims], st_b[Shape::kMaxDims], size[Shape::kMaxDims], idx[Shape::kMaxDims] = {};
-  broadcast_strides(sa, so, st_a);
-  broadcast_strides(sb, so, st_b);
-  // Merge neighbouring dims that both inputs walk through as one ([32, 6, 8] * [32, 6, 1] is
-  // [192, 8] * [192, 1]): fewer, longer runs.
+  const TensorImpl& t = *o.tensor;
+  const std::size_t off = rank - t.shape.size();
+  for (std::size_t i = 0; i < rank; ++i)
+    st[i] = (i < off || (t.shape[i - off] == 1 && shape[i] != 1)) ? 0 : t.strides[i - off];
+}
+
+/// Tensor `t` as an input read over `shape` (broadcast to it).
+template <class T>
+Strided<const T> in(const Tensor& t, const Shape& shape) {
+  const TensorImpl& i = *t.impl();
+  return {static_cast<const T*>(i.data), &i, nullptr, i.contiguous && i.shape == shape};
+}
+/// An output (or in-place target) written over its own shape.
+template <class T>
+Strided<T> out(const Tensor& t) {
+  const TensorImpl& i = *t.impl();
+  return {static_cast<T*>(i.data), &i, nullptr, i.contiguous};
+}
+
+/// A walk over a shape for N operands: dimensions of size 1 dropped, and neighbours that every
+/// operand steps through as one merged ([32, 6, 8] * [32, 6, 1] walks as [192, 8] * [192, 1]),
+/// so that a contiguous operand is a single run whatever its rank.
+template <std::size_t N>
+struct Walk {
   std::size_t rank = 0;
-  for (std::size_t d = 0; d < so.size(); ++d) {
-    if (rank > 0 && st_a[rank - 1] == st_a[d] * so[d] && st_b[rank - 1] == st_b[d] * so[d]) {
-      size[rank - 1] *= so[d];
-      st_a[rank - 1] = st_a[d];
-      st_b[rank - 1] = st_b[d];
+  std::int64_t size[Shape::kMaxDims];
+  std::int64_t stride[N][Shape::kMaxDims];
+};
+
+template <std::size_t N>
+Walk<N> make_walk(const Shape& shape, const std::int64_t* const* strides) {
+  Walk<N> w;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    bool merge = w.rank > 0;
+    for (std::size_t k = 0; k < N && merge; ++k) merge = w.stride[k][w.rank - 1] == strides[k][d] * shape[d];
+    if (merge) {
+      w.size[w.rank - 1] *= shape[d];
+      for (std::size_t k = 0; k < N; ++k) w.stride[k][w.rank - 1] = strides[k][d];
     } else {
-      size[rank] = so[d];
-      st_a[rank] = st_a[d];
-      st_b[rank] = st_b[d];
-      ++rank;
+      w.size[w.rank] = shape[d];
+      for (std::size_t k = 0; k < N; ++k) w.stride[k][w.rank] = strides[k][d];
+      ++w.rank;
     }
   }
-  const std::int64_t inner = size[rank - 1], ia = st_a[rank - 1], ib = st_b[rank - 1];
-  std::int64_t oa = 0, ob = 0;
-  for (std::int64_t o = 0; o < n; o += inner) {
-    // the innermost run, with the common stride patterns spelled out so the compiler vectorises them
-    R* po = out + o;
-    const A* pa = a + oa;
-    const B* pb = b + ob;
-    if (ia == 1 && ib == 1) {
-      for (std::int64_t j = 0; j < inner; ++j) po[j] = f(pa[j], pb[j]);
-    } else if (ia == 1 && ib == 0) {
-      const B bv = *pb;
-      for (std::int64_t j = 0; j < inner; ++j) po[j] = f(pa[j], bv);
-    } else if (ia == 0 && ib == 1) {
-      const A av = *pa;
-      for (std::int64_t j = 0; j < inner; ++j) po[j] = f(av, pb[j]);
-    } else {
-      for (std::int64_t j = 0; j < inner; ++j) po[j] = f(pa[j * ia], pb[j * ib]);
-    }
-    for (std::size_t d = rank - 1; d-- > 0;) {
-      oa += st_a[d];
-      ob += st_b[d];
-      if (++idx[d] < size[d]) break;
-      oa -= st_a[d] * size[d];
-      ob -= st_b[d] * size[d];
-      idx[d] = 0;
-    }
-  }
+  return w;
 }
 
-/// out[i] = f(x[i]).
-template <class X, class R, class F>
-void map1(const X* x, R* out, std::int64_t n, F f) {
-  for (std::int64_t i = 0; i < n; ++i) out[i] = f(x[i]);
-}
-
-/// Folds every element of x into out[j], j being x's index with the reduced dimensions
-/// dropped: `reduced_shape` is x's shape with those dimensions set to 1 (keepdim form).
-/// `out` must be initialised by the caller (0 for sum, -inf for max...).
-template <class X, class Acc, class F>
-void reduce_into(const X* x, const Shape& sx, Acc* out, const Shape& reduced_shape, F fold) {
-  std::int64_t n = sx.numel();
-  if (n == 0) return;
-  const std::size_t rank = sx.size();
-  if (rank == 0) {
-    out[0] = fold(out[0], x[0]);
+/// Calls run(offsets, n, inner) for every innermost run of the walk: offsets[k] is where
+/// operand k's run starts (in elements), inner[k] its step within the run, n the run's length.
+template <std::size_t N, class F>
+void for_each_run(const Walk<N>& w, F run) {
+  std::int64_t off[N] = {}, inner[N] = {};
+  if (w.rank == 0) {  // a single element
+    run(off, std::int64_t(1), inner);
     return;
   }
-  std::int64_t st[Shape::kMaxDims], idx[Shape::kMaxDims] = {};
-  broadcast_strides(reduced_shape, sx, st);
-  const std::int64_t inner = sx[rank - 1], is = st[rank - 1];
-  std::int64_t off = 0;
-  for (std::int64_t o = 0; o < n; o += inner) {
-    if (is == 0) {
-      Acc acc = out[off];
-      for (std::int64_t j = 0; j < inner; ++j) acc = fold(acc, x[o + j]);
-      out[off] = acc;
-    } else {
-      for (std::int64_t j = 0; j < inner; ++j) out[off + j] = fold(out[off + j], x[o + j]);
-    }
-    for (std::size_t d = rank - 1; d-- > 0;) {
-      off += st[d];
-      if (++idx[d] < sx[d]) break;
-      off -= st[d] * sx[d];
+  const std::size_t last = w.rank - 1;
+  for (std::size_t k = 0; k < N; ++k) inner[k] = w.stride[k][last];
+  std::int64_t outer = 1;
+  for (std::size_t d = 0; d < last; ++d) outer *= w.size[d];
+  std::int64_t idx[Shape::kMaxDims] = {};
+  for (std::int64_t o = 0; o < outer; ++o) {
+    run(off, w.size[last], inner);
+    for (std::size_t d = last; d-- > 0;) {
+      for (std::size_t k = 0; k < N; ++k) off[k] += w.stride[k][d];
+      if (++idx[d] < w.size[d]) break;
+      for (std::size_t k = 0; k < N; ++k) off[k] -= w.stride[k][d] * w.size[d];
       idx[d] = 0;
     }
   }
+}
+
+/// o[i] = f(a[i], b[i]) over `shape`, every operand strided, a and b broadcast to it. The
+/// common stride patterns of a run are spelled out so that the compiler vectorises them.
+template <class A, class B, class R, class F>
+void map2(const Strided<const A>& a, const Strided<const B>& b, const Strided<R>& o, const Shape& shape, F f) {
+  const std::int64_t n = shape.numel();
+  if (n == 0) return;
+  if (a.dense && b.dense && o.dense) {
+    for (std::int64_t i = 0; i < n; ++i) o.data[i] = f(a.data[i], b.data[i]);
+    return;
+  }
+  std::int64_t so[Shape::kMaxDims], sa[Shape::kMaxDims], sb[Shape::kMaxDims];
+  loop_strides(o, shape, so);
+  loop_strides(a, shape, sa);
+  loop_strides(b, shape, sb);
+  const std::int64_t* st[3] = {so, sa, sb};
+  for_each_run(make_walk<3>(shape, st), [&](const std::int64_t* off, std::int64_t len, const std::int64_t* in) {
+    R* po = o.data + off[0];
+    const A* pa = a.data + off[1];
+    const B* pb = b.data + off[2];
+    if (in[0] == 1 && in[1] == 1 && in[2] == 1) {
+      for (std::int64_t j = 0; j < len; ++j) po[j] = f(pa[j], pb[j]);
+    } else if (in[0] == 1 && in[1] == 1 && in[2] == 0) {
+      const B bv = *pb;
+      for (std::int64_t j = 0; j < len; ++j) po[j] = f(pa[j], bv);
+    } else if (in[0] == 1 && in[1] == 0 && in[2] == 1) {
+      const A av = *pa;
+      for (std::int64_t j = 0; j < len; ++j) po[j] = f(av, pb[j]);
+    } else {
+      for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = f(pa[j * in[1]], pb[j * in[2]]);
+    }
+  });
+}
+
+/// o[i] = f(x[i]) over `shape`, x strided (and broadcast).
+template <class X, class R, class F>
+void map1(const Strided<const X>& x, const Strided<R>& o, const Shape& shape, F f) {
+  const std::int64_t n = shape.numel();
+  if (n == 0) return;
+  if (x.dense && o.dense) {
+    for (std::int64_t i = 0; i < n; ++i) o.data[i] = f(x.data[i]);
+    return;
+  }
+  std::int64_t so[Shape::kMaxDims], sx[Shape::kMaxDims];
+  loop_strides(o, shape, so);
+  loop_strides(x, shape, sx);
+  const std::int64_t* st[2] = {so, sx};
+  for_each_run(make_walk<2>(shape, st), [&](const std::int64_t* off, std::int64_t len, const std::int64_t* in) {
+    R* po = o.data + off[0];
+    const X* px = x.data + off[1];
+    if (in[0] == 1 && in[1] == 1) {
+      for (std::int64_t j = 0; j < len; ++j) po[j] = f(px[j]);
+    } else if (in[0] == 1 && in[1] == 0) {
+      const X v = *px;
+      for (std::int64_t j = 0; j < len; ++j) po[j] = f(v);
+    } else {
+      for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = f(px[j * in[1]]);
+    }
+  });
+}
+
+/// o[i] = f(c[i], a[i], b[i]) over `shape` (where).
+template <class C, class A, class B, class R, class F>
+void map3(const Strided<const C>& c, const Strided<const A>& a, const Strided<const B>& b, const Strided<R>& o,
+          const Shape& shape, F f) {
+  if (shape.numel() == 0) return;
+  std::int64_t so[Shape::kMaxDims], sc[Shape::kMaxDims], sa[Shape::kMaxDims], sb[Shape::kMaxDims];
+  loop_strides(o, shape, so);
+  loop_strides(c, shape, sc);
+  loop_strides(a, shape, sa);
+  loop_strides(b, shape, sb);
+  const std::int64_t* st[4] = {so, sc, sa, sb};
+  for_each_run(make_walk<4>(shape, st), [&](const std::int64_t* off, std::int64_t len, const std::int64_t* in) {
+    R* po = o.data + off[0];
+    const C* pc = c.data + off[1];
+    const A* pa = a.data + off[2];
+    const B* pb = b.data + off[3];
+    for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = f(pc[j * in[1]], pa[j * in[2]], pb[j * in[3]]);
+  });
+}
+
+/// Folds every element of x (strided, of shape `sx`) into out[j], j being x's index with the
+/// reduced dimensions dropped: out is contiguous of `reduced_shape`, sx with those dimensions
+/// set to 1 (keepdim form), and initialised by the caller (0 for sum, -inf for max...).
+template <class X, class Acc, class F>
+void reduce_into(const Strided<const X>& x, const Shape& sx, Acc* out, const Shape& reduced_shape, F fold) {
+  if (sx.numel() == 0) return;
+  std::int64_t so[Shape::kMaxDims], xs[Shape::kMaxDims];
+  broadcast_strides(reduced_shape, sx, so);
+  loop_strides(x, sx, xs);
+  const std::int64_t* st[2] = {so, xs};
+  for_each_run(make_walk<2>(sx, st), [&](const std::int64_t* off, std::int64_t len, const std::int64_t* in) {
+    Acc* po = out + off[0];
+    const X* px = x.data + off[1];
+    if (in[0] == 0) {
+      Acc acc = *po;
+      if (in[1] == 1) {
+        for (std::int64_t j = 0; j < len; ++j) acc = fold(acc, px[j]);
+      } else {
+        for (std::int64_t j = 0; j < len; ++j) acc = fold(acc, px[j * in[1]]);
+      }
+      *po = acc;
+    } else {
+      for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = fold(po[j * in[0]], px[j * in[1]]);
+    }
+  });
+}
+
+/// o[i] += x[i] over `shape`, one element after the other, so that an o that visits the same
+/// element several times (overlapping windows) accumulates them all.
+template <class T>
+void accumulate(const Strided<const T>& x, const Strided<T>& o, const Shape& shape) {
+  if (shape.numel() == 0) return;
+  std::int64_t so[Shape::kMaxDims], sx[Shape::kMaxDims];
+  loop_strides(o, shape, so);
+  loop_strides(x, shape, sx);
+  const std::int64_t* st[2] = {so, sx};
+  for_each_run(make_walk<2>(shape, st), [&](const std::int64_t* off, std::int64_t len, const std::int64_t* in) {
+    T* po = o.data + off[0];
+    const T* px = x.data + off[1];
+    for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = wrap_add(po[j * in[0]], px[j * in[1]]);
+  });
 }
 
 }  // namespace ag::kernels

@@ -5,6 +5,7 @@
 // every gradient runs on gemm too.
 
 #include <algorithm>
+#include <optional>
 
 #include "ag/autograd/node.h"
 #include "ag/autograd/ops.h"
@@ -33,6 +34,28 @@ Shape batch_of(const Shape& s) {
 
 Tensor mm_flags(const Tensor& a, const Tensor& b, bool ta, bool tb);
 
+/// How BLAS reads a matrix [r, c] with strides (s0, s1) where it lies: row-major with leading
+/// dimension ld, or the transpose of such a matrix (a transposed view: trans). A matrix that is
+/// neither (a column-stepped slice) must be copied first.
+struct Layout {
+  bool trans = false;
+  std::int64_t ld = 1;
+};
+std::optional<Layout> blas_layout(std::int64_t r, std::int64_t c, std::int64_t s0, std::int64_t s1) {
+  if ((c == 1 || s1 == 1) && (r == 1 || s0 >= std::max<std::int64_t>(c, 1)))
+    return Layout{false, r == 1 ? std::max<std::int64_t>(c, 1) : s0};
+  if ((r == 1 || s0 == 1) && (c == 1 || s1 >= std::max<std::int64_t>(r, 1)))
+    return Layout{true, c == 1 ? std::max<std::int64_t>(r, 1) : s1};
+  return std::nullopt;
+}
+std::optional<Layout> blas_layout(const Tensor& t) {
+  const Shape &s = t.shape(), &st = t.strides();
+  const std::size_t r = s.size();
+  return blas_layout(s[r - 2], s[r - 1], st[r - 2], st[r - 1]);
+}
+/// t when BLAS can read its matrices where they lie, else a contiguous copy.
+Tensor blas_readable(const Tensor& t) { return blas_layout(t) ? t : detail::contiguous_data(t); }
+
 /// The gradient of mm_flags for each operand, each one more mm_flags (then summed over the
 /// batch dims that were broadcast).
 Grads mm_flags_backward(const Tensor& g, const BackwardContext& ctx, bool ta, bool tb) {
@@ -45,13 +68,15 @@ Grads mm_flags_backward(const Tensor& g, const BackwardContext& ctx, bool ta, bo
 }
 
 /// op(a) @ op(b): a [*ba, ra, ca], b [*bb, rb, cb] -> [*broadcast(ba, bb), M, N], op(x) being x or
-/// its transpose in the last two dims (passed to gemm as a flag, never copied). Callers check shapes.
-Tensor mm_flags(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+/// its transpose in the last two dims. Transposes, transposed views and row-sliced views all reach
+/// gemm as a flag and a leading dimension, never as a copy. Callers check shapes.
+Tensor mm_flags(const Tensor& a_in, const Tensor& b_in, bool ta, bool tb) {
+  const Tensor a = blas_readable(a_in), b = blas_readable(b_in);
   const Shape &sa = a.shape(), &sb = b.shape();
   const std::size_t ra = sa.size(), rb = sb.size();
   const std::int64_t m = ta ? sa[ra - 1] : sa[ra - 2], k = ta ? sa[ra - 2] : sa[ra - 1];
   const std::int64_t n = tb ? sb[rb - 2] : sb[rb - 1];
-  const std::int64_t lda = sa[ra - 1], ldb = sb[rb - 1];
+  const Layout la = *blas_layout(a), lb = *blas_layout(b);
   const Shape ba = batch_of(sa), bb = batch_of(sb);
   Shape out_shape = broadcast_shapes(ba, bb, "matmul");
   const std::size_t nbatch_dims = out_shape.size();
@@ -64,20 +89,22 @@ Tensor mm_flags(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     using T = typename decltype(tag)::type;
     const T *pa = data<T>(a), *pb = data<T>(b);
     T* po = data<T>(out);
+    const bool fa = ta != la.trans, fb = tb != lb.trans;
     if (batches == 1) {
-      blas::gemm(ta, tb, m, n, k, T(1), pa, lda, pb, ldb, T(0), po, n);
+      blas::gemm(fa, fb, m, n, k, T(1), pa, la.ld, pb, lb.ld, T(0), po, n);
       return;
     }
-    // Walk the output's batch index; each operand advances by its own (broadcast) stride,
-    // counted in whole matrices.
+    // Walk the output's batch index; each operand advances by its own strides (0 where broadcast).
     const Shape batch_shape(out_shape.begin(), out_shape.begin() + nbatch_dims);
-    std::int64_t st_a[Shape::kMaxDims], st_b[Shape::kMaxDims], idx[Shape::kMaxDims] = {};
-    kernels::broadcast_strides(ba, batch_shape, st_a);
-    kernels::broadcast_strides(bb, batch_shape, st_b);
-    const std::int64_t size_a = sa[ra - 2] * sa[ra - 1], size_b = sb[rb - 2] * sb[rb - 1];
+    std::int64_t st_a[Shape::kMaxDims] = {}, st_b[Shape::kMaxDims] = {}, idx[Shape::kMaxDims] = {};
+    for (std::size_t d = 0; d < nbatch_dims; ++d) {
+      const std::size_t oa_d = nbatch_dims - ba.size(), ob_d = nbatch_dims - bb.size();
+      if (d >= oa_d && ba[d - oa_d] != 1) st_a[d] = a.strides()[d - oa_d];
+      if (d >= ob_d && bb[d - ob_d] != 1) st_b[d] = b.strides()[d - ob_d];
+    }
     std::int64_t oa = 0, ob = 0;
     for (std::int64_t i = 0; i < batches; ++i) {
-      blas::gemm(ta, tb, m, n, k, T(1), pa + oa * size_a, lda, pb + ob * size_b, ldb, T(0), po + i * m * n, n);
+      blas::gemm(fa, fb, m, n, k, T(1), pa + oa, la.ld, pb + ob, lb.ld, T(0), po + i * m * n, n);
       for (std::size_t d = nbatch_dims; d-- > 0;) {
         oa += st_a[d];
         ob += st_b[d];
@@ -88,8 +115,8 @@ Tensor mm_flags(const Tensor& a, const Tensor& b, bool ta, bool tb) {
       }
     }
   });
-  if (needs_grad(a, b))
-    record(ra == 2 && rb == 2 ? "MmBackward0" : "BmmBackward0", out, {a, b}, {save(a), save(b)},
+  if (needs_grad(a_in, b_in))
+    record(ra == 2 && rb == 2 ? "MmBackward0" : "BmmBackward0", out, {a_in, b_in}, {save(a_in), save(b_in)},
            [ta, tb](const Tensor& g, const BackwardContext& ctx) -> Grads { return mm_flags_backward(g, ctx, ta, tb); });
   return out;
 }
@@ -169,13 +196,16 @@ Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b, Scalar beta, 
            " does not broadcast to the product's shape ", out_shape);
   const double be = beta.to_double(), al = alpha.to_double();
   Tensor out = detail::make_tensor(out_shape, a.dtype());
+  const Tensor ra = blas_readable(a), rb = blas_readable(b);
+  const Layout la = *blas_layout(ra), lb = *blas_layout(rb);
   dispatch_floating(a.dtype(), "addmm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* po = data<T>(out);
     if (be != 0)  // beta == 0 ignores the bias entirely (NaNs in it included), as PyTorch
-      kernels::map2(data<T>(bias), bias.shape(), data<T>(bias), bias.shape(), po, out_shape,
-                    [be](T x, T) { return static_cast<T>(be * x); });
-    blas::gemm(false, false, m, n, k, static_cast<T>(al), data<T>(a), k, data<T>(b), n, T(be != 0 ? 1 : 0), po, n);
+      kernels::map1(kernels::in<T>(bias, out_shape), kernels::out<T>(out), out_shape,
+                    [be](T x) { return static_cast<T>(be * x); });
+    blas::gemm(la.trans, lb.trans, m, n, k, static_cast<T>(al), data<T>(ra), la.ld, data<T>(rb), lb.ld,
+               T(be != 0 ? 1 : 0), po, n);
   });
   if (needs_grad(bias, a, b))
     record("AddmmBackward0", out, {bias, a, b}, {save(a), save(b)},
@@ -212,16 +242,22 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Shape out_shape = x.shape();
   out_shape[out_shape.size() - 1] = out_f;
   Tensor out = detail::make_tensor(out_shape, x.dtype());
+  // x's rows as one [m, in] matrix BLAS can read (a view when x's leading dims fold), W as is.
+  const Tensor rows = x.dim() == 2 ? blas_readable(x) : blas_readable(detail::contiguous_data(x));
+  const Tensor w = blas_readable(weight);
+  const Layout lx = x.dim() == 2 ? *blas_layout(rows) : Layout{false, std::max<std::int64_t>(in, 1)};
+  const Layout lw = *blas_layout(w);
   dispatch_floating(x.dtype(), "linear", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* po = data<T>(out);
     if (bias.defined()) {  // the bias goes into the output first; gemm then adds x W^T (beta = 1)
       const T* pb = data<T>(bias);
-      const bool scalar = bias.numel() == 1;
+      const std::int64_t step = bias.numel() == 1 ? 0 : (bias.dim() == 1 ? bias.stride(0) : 0);
       for (std::int64_t r = 0; r < m; ++r)
-        for (std::int64_t j = 0; j < out_f; ++j) po[r * out_f + j] = pb[scalar ? 0 : j];
+        for (std::int64_t j = 0; j < out_f; ++j) po[r * out_f + j] = pb[j * step];
     }
-    blas::gemm(false, true, m, out_f, in, T(1), data<T>(x), in, data<T>(weight), in, T(bias.defined() ? 1 : 0), po, out_f);
+    blas::gemm(lx.trans, !lw.trans, m, out_f, in, T(1), data<T>(rows), lx.ld, data<T>(w), lw.ld,
+               T(bias.defined() ? 1 : 0), po, out_f);
   });
   if (needs_grad(x, weight, bias))
     record("LinearBackward0", out, {x, weight, bias}, {save(x), save(weight)},

@@ -64,7 +64,8 @@ double lane_logsumexp(const T* x, std::int64_t n, std::int64_t stride) {
 }
 
 template <bool Log>
-Tensor softmax_forward(const Tensor& x, std::int64_t dim) {
+Tensor softmax_forward(const Tensor& x_in, std::int64_t dim) {
+  const Tensor x = detail::contiguous_data(x_in);
   Tensor out = detail::make_tensor(x.shape(), x.dtype());
   const Lanes l = lanes_of(x.shape(), dim);
   dispatch_floating(x.dtype(), Log ? "log_softmax" : "softmax", [&](auto tag) {
@@ -86,7 +87,8 @@ Tensor softmax_forward(const Tensor& x, std::int64_t dim) {
 
 /// softmax: dx = y (g - Σ g y);  log_softmax: dx = g - exp(y) Σ g  (sums along dim).
 template <bool Log>
-Tensor softmax_backward_raw(const Tensor& g, const Tensor& y, std::int64_t dim) {
+Tensor softmax_backward_raw(const Tensor& g_in, const Tensor& y_in, std::int64_t dim) {
+  const Tensor g = detail::contiguous_data(g_in), y = detail::contiguous_data(y_in);
   Tensor dx = detail::make_tensor(y.shape(), y.dtype());
   const Lanes l = lanes_of(y.shape(), dim);
   dispatch_floating(y.dtype(), "softmax", [&](auto tag) {
@@ -130,11 +132,12 @@ struct ClassLoss {
 };
 
 /// Checks the shapes, dtypes and target values; fills the lanes and mean's divisor.
-ClassLoss check_class_loss(const Tensor& x, const Tensor& target, const CrossEntropyOptions& o, bool on_logits,
+ClassLoss check_class_loss(const Tensor& x, const Tensor& target_in, const CrossEntropyOptions& o, bool on_logits,
                            const char* op) {
-  const Tensor& weight = o.weight_;
+  const Tensor weight = o.weight_.defined() ? detail::contiguous_data(o.weight_) : Tensor();
   check_floating(x, op, "input");
-  AG_CHECK(target.defined(), op, ": target is an undefined tensor");
+  AG_CHECK(target_in.defined(), op, ": target is an undefined tensor");
+  const Tensor target = detail::contiguous_data(target_in);
   AG_CHECK(x.dim() >= 1, op, ": the input must be [C], [N, C] or [N, C, d...], got a 0-d tensor");
   AG_CHECK(target.dtype() == kInt64, op, ": target must hold int64 class indices, got ", target.dtype(), " of shape ",
            target.shape(), " (convert with to(ag::kInt64))");
@@ -241,10 +244,11 @@ void class_loss_backward(const ClassLoss& c, const T* x, const std::int64_t* t, 
     }
 }
 
-Tensor class_loss(const Tensor& x, const Tensor& target, const CrossEntropyOptions& o, bool on_logits, const char* op,
-                  const char* node) {
-  ClassLoss c = check_class_loss(x, target, o, on_logits, op);
-  const Tensor weight = o.weight_.defined() ? as(o.weight_, x.dtype()) : Tensor();
+Tensor class_loss(const Tensor& x_in, const Tensor& target_in, const CrossEntropyOptions& o, bool on_logits,
+                  const char* op, const char* node) {
+  ClassLoss c = check_class_loss(x_in, target_in, o, on_logits, op);
+  const Tensor x = detail::contiguous_data(x_in), target = detail::contiguous_data(target_in);
+  const Tensor weight = o.weight_.defined() ? detail::contiguous_data(as(o.weight_, x.dtype())) : Tensor();
   Tensor out = detail::make_tensor(c.reduction == Reduction::None ? target.shape() : Shape{}, x.dtype());
   dispatch_floating(x.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -254,9 +258,11 @@ Tensor class_loss(const Tensor& x, const Tensor& target, const CrossEntropyOptio
     if (!per_sample) data<T>(out)[0] = static_cast<T>(total);
   });
   if (needs_grad(x)) {
-    auto backward = [c](const Tensor& g, const BackwardContext& ctx) -> Grads {
-      const Tensor &x = ctx.saved(0), &t = ctx.saved(1);
+    auto backward = [c](const Tensor& g_in, const BackwardContext& ctx) -> Grads {
+      const Tensor& x_saved = ctx.saved(0);
+      const Tensor x = detail::contiguous_data(x_saved), t = ctx.saved(1);
       const Tensor w = c.has_weight ? ctx.saved(2) : Tensor();
+      const Tensor g = GradMode::is_enabled() ? g_in : detail::contiguous_data(g_in);
       if (!GradMode::is_enabled() && g.dtype() == x.dtype()) {  // no graph to record: one fused loop
         Tensor dx = detail::make_tensor(x.shape(), x.dtype());
         dispatch_floating(x.dtype(), "cross_entropy", [&](auto tag) {
@@ -278,16 +284,17 @@ Tensor class_loss(const Tensor& x, const Tensor& target, const CrossEntropyOptio
       });
       Tensor gb = c.reduction == Reduction::None ? unsqueeze(g, c.class_dim) : g;
       if (!c.softmax) return {gb * -q};
-      return {gb * (big_q * softmax(x, c.class_dim) - q)};
+      return {gb * (big_q * softmax(x_saved, c.class_dim) - q)};
     };
-    if (weight.defined()) record(node, out, {x}, {save(x), save(target), save(weight)}, backward);
-    else record(node, out, {x}, {save(x), save(target)}, backward);
+    if (weight.defined()) record(node, out, {x_in}, {save(x_in), save(target), save(weight)}, backward);
+    else record(node, out, {x_in}, {save(x_in), save(target)}, backward);
   }
   return out;
 }
 
 /// softplus(-x) = log(1 + exp(-x)), computed without overflow; d/dx = -sigmoid(-x).
-Tensor softplus_neg(const Tensor& x) {
+Tensor softplus_neg(const Tensor& x_in) {
+  const Tensor x = detail::contiguous_data(x_in);
   Tensor out = detail::make_tensor(x.shape(), x.dtype());
   dispatch_floating(x.dtype(), "binary_cross_entropy_with_logits", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -298,8 +305,8 @@ Tensor softplus_neg(const Tensor& x) {
       po[i] = (v < 0 ? -v : T(0)) + std::log1p(std::exp(-std::abs(v)));
     }
   });
-  if (needs_grad(x))
-    record("SoftplusBackward0", out, {x}, {save(x)},
+  if (needs_grad(x_in))
+    record("SoftplusBackward0", out, {x_in}, {save(x_in)},
            [](const Tensor& g, const BackwardContext& ctx) -> Grads { return {-g * sigmoid(-ctx.saved(0))}; });
   return out;
 }

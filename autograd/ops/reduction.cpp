@@ -60,13 +60,21 @@ acc_t<T> sum_contiguous(const T* p, std::int64_t n) {
   return kernels::wrap_add(kernels::wrap_add(a[0], a[1]), kernels::wrap_add(a[2], a[3]));
 }
 
-/// Sum over the reduced dims, into a tensor of shape r.out.
-Tensor sum_raw(const Tensor& x, const Reduced& r) {
+/// Sum over the reduced dims, into a tensor of shape r.out (int64 for bool, as PyTorch).
+Tensor sum_raw(const Tensor& x_in, const Reduced& r) {
+  const Tensor x = x_in.dtype() == kBool ? [&] { NoGradGuard ng; return x_in.to(kInt64); }() : x_in;
   Tensor out = detail::make_tensor(r.out, x.dtype());
-  dispatch(x.dtype(), [&](auto tag) {
+  dispatch_numeric(x.dtype(), "sum", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* p = data<T>(x);
     T* o = data<T>(out);
+    if (!x.is_contiguous()) {  // strided: one walk over x, folding into the accumulators
+      std::vector<acc_t<T>, detail::PoolAllocator<acc_t<T>>> acc(static_cast<std::size_t>(out.numel()), 0);
+      kernels::reduce_into(kernels::in<T>(x, x.shape()), x.shape(), acc.data(), r.keep,
+                           [](acc_t<T> a, T v) { return kernels::wrap_add<acc_t<T>>(a, v); });
+      for (std::size_t i = 0; i < acc.size(); ++i) o[i] = static_cast<T>(acc[i]);
+      return;
+    }
     if (out.numel() == 1) {
       o[0] = static_cast<T>(sum_contiguous(p, x.numel()));
       return;
@@ -92,7 +100,8 @@ Tensor sum_raw(const Tensor& x, const Reduced& r) {
       return;
     }
     std::vector<acc_t<T>, detail::PoolAllocator<acc_t<T>>> acc(static_cast<std::size_t>(out.numel()), 0);
-    kernels::reduce_into(p, x.shape(), acc.data(), r.keep, [](acc_t<T> a, T v) { return kernels::wrap_add<acc_t<T>>(a, v); });
+    kernels::reduce_into(kernels::in<T>(x, x.shape()), x.shape(), acc.data(), r.keep,
+                         [](acc_t<T> a, T v) { return kernels::wrap_add<acc_t<T>>(a, v); });
     for (std::size_t i = 0; i < acc.size(); ++i) o[i] = static_cast<T>(acc[i]);
   });
   return out;
@@ -112,7 +121,7 @@ Tensor extreme_raw(const Tensor& x, const Reduced& r, const char* op) {
     if constexpr (std::is_floating_point_v<T>) init = IsMax ? -INFINITY : INFINITY;
     std::fill(o, o + out.numel(), init);
     // NaN wins, as in PyTorch: once an accumulator is NaN it stays NaN.
-    kernels::reduce_into(data<T>(x), x.shape(), o, r.keep, [](T a, T v) {
+    kernels::reduce_into(kernels::in<T>(x, x.shape()), x.shape(), o, r.keep, [](T a, T v) {
       if (a != a) return a;
       if (v != v) return v;
       return IsMax ? (v > a ? v : a) : (v < a ? v : a);
@@ -123,7 +132,8 @@ Tensor extreme_raw(const Tensor& x, const Reduced& r, const char* op) {
 
 /// Index of the first max (or min) along dim, int64 of shape `out` (dim removed or kept as 1).
 template <bool IsMax>
-Tensor arg_extreme_raw(const Tensor& x, std::int64_t dim, const Shape& out_shape, const char* op) {
+Tensor arg_extreme_raw(const Tensor& x_in, std::int64_t dim, const Shape& out_shape, const char* op) {
+  const Tensor x = detail::contiguous_data(x_in);
   const Shape& s = x.shape();
   AG_CHECK(x.numel() > 0, op, ": cannot reduce an empty tensor of shape ", s);
   std::int64_t outer = 1, inner = 1, n = s.empty() ? 1 : s[dim];
@@ -209,8 +219,8 @@ Tensor mean(const Tensor& x) { return mean(x, {}, false); }
 
 Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
   AG_CHECK(x.defined(), "mean: the input is undefined");
-  AG_CHECK(is_floating(x.dtype()), "mean: the input must be float32 or float64, got int64 of shape ", x.shape(),
-           " (convert with to(ag::kFloat32))");
+  AG_CHECK(is_floating(x.dtype()), "mean: the input must be float32 or float64, got ", x.dtype(), " of shape ",
+           x.shape(), " (convert with to(ag::kFloat32))");
   Reduced r = reduced_dims(x.shape(), dims, keepdim, "mean");
   Tensor out = sum_raw(x, r);
   dispatch(out.dtype(), [&](auto tag) {
@@ -286,6 +296,52 @@ Tensor norm(const Tensor& x, double p) {
   return pow(sum(pow(abs(x), p)), 1.0 / p);
 }
 
+// ---- truth values ---------------------------------------------------------------------------
+
+namespace {
+/// Where x is nonzero, as a bool tensor (x itself when it is bool).
+Tensor truth(const Tensor& x, const char* op) {
+  AG_CHECK(x.defined(), op, ": the input is undefined");
+  return x.dtype() == kBool ? x : x != 0;
+}
+}  // namespace
+
+Tensor count_nonzero(const Tensor& x, std::optional<std::int64_t> dim) {
+  Tensor t = truth(x, "count_nonzero");
+  return dim ? sum(t, {*dim}) : sum(t);
+}
+
+Tensor any(const Tensor& x) { return sum(truth(x, "any")) > 0; }
+Tensor any(const Tensor& x, std::int64_t dim, bool keepdim) { return sum(truth(x, "any"), {dim}, keepdim) > 0; }
+Tensor all(const Tensor& x) { return sum(truth(x, "all")) == x.numel(); }
+Tensor all(const Tensor& x, std::int64_t dim, bool keepdim) {
+  Tensor t = truth(x, "all");
+  const std::int64_t n = t.dim() == 0 ? 1 : t.shape()[wrap_dim(dim, t.dim(), "all")];
+  return sum(t, {dim}, keepdim) == n;
+}
+
+Tensor nonzero(const Tensor& x) {
+  // x: [s0, ..., sk] -> int64 [count, k + 1], the indices of the nonzero elements in row-major order
+  Tensor t = detail::contiguous_data(truth(x, "nonzero"));
+  const bool* p = data<bool>(t);
+  const std::int64_t n = t.numel(), nd = t.dim();
+  std::int64_t count = 0;
+  for (std::int64_t i = 0; i < n; ++i) count += p[i];
+  Tensor out = detail::make_tensor({count, nd}, kInt64);
+  std::int64_t* o = data<std::int64_t>(out);
+  std::int64_t idx[Shape::kMaxDims] = {};
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (p[i]) {
+      for (std::int64_t d = 0; d < nd; ++d) *o++ = idx[d];
+    }
+    for (std::int64_t d = nd; d-- > 0;) {
+      if (++idx[d] < t.shape()[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
 // ---- Tensor methods -------------------------------------------------------------------------
 
 Tensor Tensor::sum() const { return ag::sum(*this); }
@@ -304,5 +360,11 @@ Tensor Tensor::argmax(std::optional<std::int64_t> dim, bool keepdim) const { ret
 Tensor Tensor::argmin(std::optional<std::int64_t> dim, bool keepdim) const { return ag::argmin(*this, dim, keepdim); }
 Tensor Tensor::logsumexp(std::int64_t dim, bool keepdim) const { return ag::logsumexp(*this, dim, keepdim); }
 Tensor Tensor::norm(double p) const { return ag::norm(*this, p); }
+Tensor Tensor::any() const { return ag::any(*this); }
+Tensor Tensor::any(std::int64_t dim, bool keepdim) const { return ag::any(*this, dim, keepdim); }
+Tensor Tensor::all() const { return ag::all(*this); }
+Tensor Tensor::all(std::int64_t dim, bool keepdim) const { return ag::all(*this, dim, keepdim); }
+Tensor Tensor::nonzero() const { return ag::nonzero(*this); }
+Tensor Tensor::count_nonzero(std::optional<std::int64_t> dim) const { return ag::count_nonzero(*this, dim); }
 
 }  // namespace ag
