@@ -69,27 +69,29 @@ inline ::testing::AssertionResult close(const ag::Tensor& actual, const ag::Tens
   return ::testing::AssertionSuccess();
 }
 
-/// The recorded gradients are the accumulated .grad of leaf tensors that were reused by every case
-/// with the same input values: a case's "grads" include the gradients of the earlier cases that
-/// shared its input (in file order elementwise, reduction, shape, matmul, loss; reduction.json and
-/// shape.json share their x). Replay reproduces that: one leaf per distinct input value, with
-/// gradients accumulated by ag's own backward, case after case.
-class Replay {
- public:
-  /// The leaf holding `value`'s data: the same leaf for the same shape, dtype and values.
-  ag::Tensor leaf(const ag::Tensor& value) {
-    if (!value.is_floating_point()) return value;
-    std::vector<double> v = value.to_vector<double>();
-    for (auto& [data, t] : leaves_)
-      if (t.shape() == value.shape() && t.dtype() == value.dtype() && data == v) return t;
-    ag::Tensor t = value.detach().clone().requires_grad_(true);
-    leaves_.emplace_back(std::move(v), t);
-    return t;
+/// A fresh leaf holding `value` (integer inputs, such as class indices, stay as they are), laid
+/// out contiguously, transposed (reversed dims) or as a stepped slice: the golden cases run on
+/// every layout.
+enum class Layout { Contiguous, Transposed, Stepped };
+inline ag::Tensor leaf(const ag::Tensor& value, Layout layout = Layout::Contiguous) {
+  ag::Tensor t = value;
+  if (layout != Layout::Contiguous && value.numel() > 1 && (layout == Layout::Stepped || value.dim() >= 2)) {
+    ag::NoGradGuard no_grad;
+    ag::Shape s = value.shape();
+    if (layout == Layout::Transposed) {
+      std::vector<std::int64_t> rev;
+      for (std::int64_t d = value.dim(); d-- > 0;) rev.push_back(d);
+      t = value.permute(rev).contiguous().permute(rev);
+    } else {
+      s[s.size() - 1] *= 2;
+      t = ag::zeros(s, value.dtype()).slice(-1, 0, std::nullopt, 2);
+      t.copy_(value);
+    }
   }
-
- private:
-  std::vector<std::pair<std::vector<double>, ag::Tensor>> leaves_;
-};
+  t = t.detach();
+  if (!value.is_floating_point()) return layout == Layout::Contiguous ? value : t;
+  return (layout == Layout::Contiguous ? t.clone() : t).requires_grad_(true);
+}
 
 /// Gradients of L = sum(y * upstream) with respect to `inputs`, for cases whose inputs are fresh.
 inline std::vector<ag::Tensor> grads_of(const ag::Tensor& y, const ag::Tensor& upstream, const std::vector<ag::Tensor>& inputs) {

@@ -50,10 +50,13 @@ void expect_near_all(const std::vector<double>& actual, const std::vector<double
 TEST(MatmulGolden, MatchesPyTorchValuesAndGradients) {
   auto cases = golden::load("matmul.json");
   ASSERT_FALSE(cases.empty());
+  // Every case also with transposed and stepped-slice operands: gemm reads transposed views in
+  // place, through a flag and a leading dimension.
+  for (golden::Layout layout : {golden::Layout::Contiguous, golden::Layout::Transposed, golden::Layout::Stepped})
   for (const auto& c : cases) {
-    SCOPED_TRACE(c.name);
-    Tensor a = c.inputs.at("a").detach().clone().requires_grad_(true);
-    Tensor b = c.inputs.at("b").detach().clone().requires_grad_(true);
+    SCOPED_TRACE(c.name + (layout == golden::Layout::Contiguous ? "" : " (non-contiguous operands)"));
+    Tensor a = golden::leaf(c.inputs.at("a"), layout);
+    Tensor b = golden::leaf(c.inputs.at("b"), layout);
     Tensor y = matmul(a, b);
     EXPECT_TRUE(golden::close(y, c.outputs.at("y"), 1e-10));
     auto g = golden::grads_of(y, c.inputs.at("upstream"), {a, b});

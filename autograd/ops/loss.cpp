@@ -257,7 +257,7 @@ Tensor class_loss(const Tensor& x_in, const Tensor& target_in, const CrossEntrop
     double total = class_loss_forward(c, data<T>(x), data<std::int64_t>(target), w, per_sample);
     if (!per_sample) data<T>(out)[0] = static_cast<T>(total);
   });
-  if (needs_grad(x)) {
+  if (needs_grad(x_in)) {
     auto backward = [c](const Tensor& g_in, const BackwardContext& ctx) -> Grads {
       const Tensor& x_saved = ctx.saved(0);
       const Tensor x = detail::contiguous_data(x_saved), t = ctx.saved(1);
