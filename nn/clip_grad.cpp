@@ -4,6 +4,8 @@
 #include <limits>
 
 #include "ag/autograd/error.h"
+#include "ag/autograd/grad_mode.h"
+#include "ag/autograd/ops.h"
 #include "ag/autograd/tensor_impl.h"
 
 namespace ag::nn::utils {
@@ -63,7 +65,8 @@ double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm, d
   for (const Tensor& g : grads) {
     double part = dispatch_floating(g.dtype(), "clip_grad_norm_", [&](auto tag) {
       using T = typename decltype(tag)::type;
-      return norm_part(g.data_ptr<T>(), g.numel(), norm_type);
+      const Tensor c = g.contiguous();
+      return norm_part(c.data_ptr<T>(), c.numel(), norm_type);
     });
     if (!inf_norm) total += part;
     else if (std::isnan(part) || part > total) total = part;  // a NaN, once in, stays
@@ -75,7 +78,12 @@ double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm, d
            ", so they cannot be clipped. Pass error_if_nonfinite = false to scale them by it anyway.");
   const double clip_coef = max_norm / (total + 1e-6);
   if (clip_coef >= 1) return total;  // already within the bound (a NaN coefficient is applied)
-  for (const Tensor& g : grads) {
+  for (Tensor g : grads) {
+    if (!g.is_contiguous()) {  // a strided gradient: the in-place op walks its strides
+      ag::NoGradGuard no_grad;
+      g.mul_(clip_coef);
+      continue;
+    }
     dispatch_floating(g.dtype(), "clip_grad_norm_", [&](auto tag) {
       using T = typename decltype(tag)::type;
       T* x = g.data_ptr<T>();
@@ -93,7 +101,12 @@ double clip_grad_norm_(const Tensor& parameter, double max_norm, double norm_typ
 
 void clip_grad_value_(const std::vector<Tensor>& parameters, double clip_value) {
   AG_CHECK(clip_value >= 0, "clip_grad_value_: clip_value must be >= 0, got ", clip_value);
-  for (const Tensor& g : defined_grads(parameters, "clip_grad_value_")) {
+  for (Tensor g : defined_grads(parameters, "clip_grad_value_")) {
+    if (!g.is_contiguous()) {
+      ag::NoGradGuard no_grad;
+      g.clamp_(-clip_value, clip_value);
+      continue;
+    }
     dispatch_floating(g.dtype(), "clip_grad_value_", [&](auto tag) {
       using T = typename decltype(tag)::type;
       T* x = g.data_ptr<T>();

@@ -180,13 +180,17 @@ Tensor Adam::step(const LossClosure& closure) {
             static_cast<T>(o.eps()),
             static_cast<T>(-step_size)};
         T* vmax = o.amsgrad() ? s.max_exp_avg_sq.data_ptr<T>() : nullptr;
+        // One flat loop over parameter, gradient and state (all contiguous); a strided parameter
+        // or gradient goes through contiguous copies.
+        Tensor flat_p = p.is_contiguous() ? p : p.contiguous(), flat_g = grad.contiguous();
         detail::dispatch_bool(l2, [&](auto with_l2) {
           detail::dispatch_bool(o.amsgrad(), [&](auto with_amsgrad) {
             adam_loop<T, decltype(with_l2)::value, decltype(with_amsgrad)::value>(
-                p.data_ptr<T>(), grad.data_ptr<T>(), s.exp_avg.data_ptr<T>(), s.exp_avg_sq.data_ptr<T>(), vmax,
+                flat_p.data_ptr<T>(), flat_g.data_ptr<T>(), s.exp_avg.data_ptr<T>(), s.exp_avg_sq.data_ptr<T>(), vmax,
                 p.numel(), c);
           });
         });
+        if (!flat_p.is_same(p)) Tensor(p).copy_(flat_p);
       });
       detail::bump_version(p);
     }

@@ -121,10 +121,14 @@ Tensor SGD::step(const LossClosure& closure) {
         if (first) s.momentum_buffer = empty_like(p);  // the first step copies g into it
         buf = s.momentum_buffer;
       }
+      // One flat loop over parameter, gradient and buffer (all contiguous); a strided parameter or
+      // gradient goes through contiguous copies.
+      Tensor flat_p = p.is_contiguous() ? p : p.contiguous();
       dispatch_floating(p.dtype(), "SGD.step", [&](auto tag) {
         using T = typename decltype(tag)::type;
-        sgd_step<T>(p, grad, buf.defined() ? buf.data_ptr<T>() : nullptr, first, o);
+        sgd_step<T>(flat_p, grad.contiguous(), buf.defined() ? buf.data_ptr<T>() : nullptr, first, o);
       });
+      if (!flat_p.is_same(p)) Tensor(p).copy_(flat_p);
       detail::bump_version(p);
     }
   }

@@ -38,11 +38,11 @@ void Archive::set(const std::string& name, const Tensor& tensor) {
   AG_CHECK(tensor.defined(), "Archive::set: tensor '", name, "' is undefined");
   auto it = tensor_index_.find(name);
   if (it != tensor_index_.end()) {
-    tensors_[it->second].second = tensor.detach();
+    tensors_[it->second].second = tensor.contiguous().detach();
     return;
   }
   tensor_index_.emplace(name, tensors_.size());
-  tensors_.emplace_back(name, tensor.detach());
+  tensors_.emplace_back(name, tensor.contiguous().detach());  // archives hold row-major elements
 }
 
 const Tensor& Archive::tensor(const std::string& name) const {

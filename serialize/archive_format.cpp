@@ -32,6 +32,7 @@ std::uint8_t dtype_code(Dtype d) {
     case Dtype::Float32: return 0;
     case Dtype::Float64: return 1;
     case Dtype::Int64: return 2;
+    case Dtype::Bool: return 3;
   }
   return 0xff;
 }
@@ -41,6 +42,7 @@ std::optional<Dtype> dtype_from_code(std::uint8_t code) {
     case 0: return Dtype::Float32;
     case 1: return Dtype::Float64;
     case 2: return Dtype::Int64;
+    case 3: return Dtype::Bool;
     default: return std::nullopt;
   }
 }
@@ -49,6 +51,7 @@ std::optional<Dtype> dtype_from_name(std::string_view name) {
   if (name == "float32") return Dtype::Float32;
   if (name == "float64") return Dtype::Float64;
   if (name == "int64") return Dtype::Int64;
+  if (name == "bool") return Dtype::Bool;
   return std::nullopt;
 }
 
@@ -194,6 +197,7 @@ class PayloadReader {
   [[noreturn]] void fail(const std::string& field, const std::string& message) const {
     throw SerializeError(path_, field, message);
   }
+  const std::string& path() const { return path_; }
 
   void need(std::uint64_t n, const std::string& field) const {
     if (n > remaining_)
@@ -280,10 +284,9 @@ Archive decode_payload(std::string_view payload, const std::string& path) {
                                         std::to_string(expected) + " bytes, the file says " + std::to_string(bytes));
     r.need(bytes, field + " data");  // before allocating
     Tensor t = empty(Shape(dims, dims + rank), *dtype);
-    dispatch(*dtype, [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      r.read_elements(ag::detail::data<T>(t), bytes, field + " data");
-    });
+    // Raw bytes first: a bool byte other than 0 or 1 must be refused before anyone reads it as bool.
+    r.read_elements(static_cast<unsigned char*>(t.impl()->data), bytes, field + " data");
+    if (*dtype == kBool) detail::check_bool_bytes(t.impl()->data, bytes, r.path(), field + " data");
     archive.set(name, t);
   }
 
@@ -445,6 +448,9 @@ void read_json_tensor(const JsonReader& r, const JsonValue& v, std::size_t index
           out[i] = static_cast<float>(data[i].GetDouble());
       } else if constexpr (std::is_same_v<T, double>) {
         out[i] = data[i].IsNumber() ? data[i].GetDouble() : r.float64(data[i], element());
+      } else if constexpr (std::is_same_v<T, bool>) {
+        if (!data[i].IsBool()) r.fail(element(), "is not true or false (the tensor is bool)");
+        out[i] = data[i].GetBool();
       } else {
         out[i] = data[i].IsInt64() ? data[i].GetInt64() : r.int64(data[i], element());
       }

@@ -217,6 +217,14 @@ void copy_from_le(void* dst, const char* src, std::size_t bytes, std::size_t ele
     for (std::size_t j = 0; j < element_size; ++j) d[i + j] = src[i + element_size - 1 - j];
 }
 
+void check_bool_bytes(const void* data, std::size_t bytes, const std::string& path, const std::string& field) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < bytes; ++i)
+    if (p[i] > 1)
+      throw SerializeError(path, field, "element " + std::to_string(i) + " of a bool tensor is the byte " +
+                                            std::to_string(p[i]) + " (a bool is stored as 0 or 1)");
+}
+
 std::int64_t checked_numel(const std::int64_t* dims, std::size_t rank, const std::string& path,
                            const std::string& field) {
   // The product of the non-zero sizes is bounded too, so that no partial product of the shape

@@ -83,6 +83,10 @@ void append_le(std::string& out, const void* data, std::size_t bytes, std::size_
 /// Copies little-endian bytes into a tensor's buffer (swapping on a big-endian host).
 void copy_from_le(void* dst, const char* src, std::size_t bytes, std::size_t element_size);
 
+/// Throws SerializeError(path, field) unless every one of the `bytes` bytes (the elements of a bool
+/// tensor, read as raw bytes) is 0 or 1: any other byte is not a valid bool.
+void check_bool_bytes(const void* data, std::size_t bytes, const std::string& path, const std::string& field);
+
 /// The element count of a shape read from a file, or SerializeError(path, field) if a size is
 /// negative or the product of the non-zero sizes exceeds `kMaxElements` (checked before each
 /// multiplication, so nothing overflows).

@@ -20,6 +20,7 @@ const char* npy_descr(Dtype d) {
     case Dtype::Float32: return "<f4";
     case Dtype::Float64: return "<f8";
     case Dtype::Int64: return "<i8";
+    case Dtype::Bool: return "|b1";
   }
   return "?";
 }
@@ -155,6 +156,7 @@ Header parse_header(std::string_view text, const std::string& path) {
   if (*descr == "<f4") dtype = Dtype::Float32;
   if (*descr == "<f8") dtype = Dtype::Float64;
   if (*descr == "<i8") dtype = Dtype::Int64;
+  if (*descr == "|b1") dtype = Dtype::Bool;
   if (!dtype) {
     std::string d(*descr);
     if (!d.empty() && d[0] == '>')
@@ -187,7 +189,8 @@ std::string encode_npy(const Tensor& tensor) {
   out += '\x00';
   detail::store_le<std::uint16_t>(out, static_cast<std::uint16_t>(dict.size()));
   out += dict;
-  detail::append_le(out, tensor.impl()->data, bytes, element_size(tensor.dtype()));
+  const Tensor c = tensor.contiguous();  // the file holds the elements in row-major order
+  detail::append_le(out, c.impl()->data, bytes, element_size(c.dtype()));
   return out;
 }
 
@@ -230,6 +233,7 @@ Tensor decode_npy(std::string_view bytes, const std::string& path) {
                                            (have < need ? " (truncated)" : " (unexpected bytes at the end)"));
   Tensor t = empty(h.shape, h.dtype);
   detail::copy_from_le(t.impl()->data, bytes.data() + start + length, need, element_size(h.dtype));
+  if (h.dtype == kBool) detail::check_bool_bytes(t.impl()->data, need, path, "data");
   return t;
 }
 

@@ -24,6 +24,7 @@ const char* safetensors_dtype(Dtype d) {
     case Dtype::Float32: return "F32";
     case Dtype::Float64: return "F64";
     case Dtype::Int64: return "I64";
+    case Dtype::Bool: return "BOOL";
   }
   return "?";
 }
@@ -32,6 +33,7 @@ std::optional<Dtype> dtype_from_safetensors(std::string_view s) {
   if (s == "F32") return Dtype::Float32;
   if (s == "F64") return Dtype::Float64;
   if (s == "I64") return Dtype::Int64;
+  if (s == "BOOL") return Dtype::Bool;
   return std::nullopt;
 }
 
@@ -144,9 +146,11 @@ std::string encode_safetensors(const NamedTensors& tensors, const std::map<std::
   out.reserve(8 + json.size() + offset);
   detail::store_le<std::uint64_t>(out, json.size());
   out += json;
-  for (const auto& [name, t] : tensors)
-    detail::append_le(out, t.impl()->data, static_cast<std::size_t>(t.numel()) * element_size(t.dtype()),
-                      element_size(t.dtype()));
+  for (const auto& [name, t] : tensors) {
+    const Tensor c = t.contiguous();  // the file holds the elements in row-major order
+    detail::append_le(out, c.impl()->data, static_cast<std::size_t>(c.numel()) * element_size(c.dtype()),
+                      element_size(c.dtype()));
+  }
   return out;
 }
 
@@ -211,6 +215,7 @@ SafetensorsFile decode_safetensors(std::string_view bytes, const std::string& pa
     for (const Entry& e : entries) {
       Tensor t = empty(e.shape, e.dtype);
       detail::copy_from_le(t.impl()->data, data.data() + e.begin, e.end - e.begin, element_size(e.dtype));
+      if (e.dtype == kBool) detail::check_bool_bytes(t.impl()->data, e.end - e.begin, path, "tensor " + quote(e.name));
       file.tensors.emplace_back(e.name, std::move(t));
     }
     return file;

@@ -172,8 +172,9 @@ Tensor add(const Tensor& a, Scalar b) {
 Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
   // a: [*a], b: [*b] -> out: broadcast(a, b)
   Dtype dtype = result_type(a, b, "sub");
-  AG_CHECK(dtype != kBool, "sub: subtracting bool tensors (shapes ", a.shape(), " and ", b.shape(),
-           ") is not supported; use logical_xor() or the ^ operator instead");
+  AG_CHECK(a.dtype() != kBool && b.dtype() != kBool, "sub: subtracting with a bool tensor (shapes ", a.shape(), " and ",
+           b.shape(), ", dtypes ", a.dtype(), " and ", b.dtype(), ") is not supported; use logical_xor() or the ^ "
+           "operator to compare masks, or convert with to(ag::kInt64)");
   double al = alpha.to_double();
   Tensor out = binary(a, b, "sub", dtype, [alpha](auto x, auto y) {
     return kernels::wrap_sub(x, kernels::wrap_mul(alpha.to<decltype(y)>(), y));
@@ -187,15 +188,15 @@ Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
 
 Tensor sub(const Tensor& a, Scalar b) {
   check_defined(a, "sub", "input");
-  AG_CHECK(scalar_result_type(a, b) != kBool, "sub: subtracting from a bool tensor (shape ", a.shape(),
-           ") is not supported; use logical_xor() or the ^ operator instead");
+  AG_CHECK(a.dtype() != kBool && !b.is_bool(), "sub: subtracting with a bool (tensor of shape ", a.shape(), ", ",
+           a.dtype(), ") is not supported; use logical_xor() or the ^ operator instead, or convert with to(ag::kInt64)");
   return add(a, b.is_integral() ? Scalar(kernels::wrap_neg(b.to_int())) : Scalar(-b.to_double()));
 }
 
 Tensor rsub(const Tensor& a, Scalar b) {
   check_defined(a, "rsub", "input");
-  AG_CHECK(scalar_result_type(a, b) != kBool, "rsub: subtracting a bool tensor (shape ", a.shape(),
-           ") is not supported; use logical_not() or the ~ operator instead");
+  AG_CHECK(a.dtype() != kBool && !b.is_bool(), "rsub: subtracting a bool tensor (shape ", a.shape(),
+           ") is not supported; to invert a mask use logical_not() or the ~ operator, or convert with to(ag::kInt64)");
   Tensor out = scalar_op(a, b, "rsub", [](auto x, auto v) { return kernels::wrap_sub(v, x); });
   if (needs_grad(a))
     record("RsubBackward1", out, {a}, {}, [](const Tensor& g, const BackwardContext&) -> Grads { return {-g}; });

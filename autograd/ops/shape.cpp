@@ -424,9 +424,9 @@ Tensor diagonal(const Tensor& x, std::int64_t offset, std::int64_t dim1, std::in
   AG_CHECK(d1 != d2, "diagonal: dim1 and dim2 cannot be the same dimension (", dim1, " and ", dim2, ")");
   const std::int64_t n1 = x.shape()[d1], n2 = x.shape()[d2];
   // The diagonal's length; offsets beyond the matrix give an empty diagonal.
-  std::int64_t len = 0;
+  std::int64_t len = 0;  // compared without negating offset, which may be INT64_MIN
   if (offset >= 0) len = offset < n2 ? std::min(n1, n2 - offset) : 0;
-  else len = -offset < n1 ? std::min(n1 + offset, n2) : 0;
+  else len = offset > -n1 ? std::min(n1 + offset, n2) : 0;
   auto geo = [=](Geometry g) {
     if (len > 0) g.offset += offset >= 0 ? offset * g.strides[d2] : -offset * g.strides[d1];
     const std::int64_t stride = g.strides[d1] + g.strides[d2];
@@ -495,7 +495,7 @@ std::vector<Tensor> split(const Tensor& x, std::int64_t split_size, std::int64_t
   AG_CHECK(split_size >= 0, "split: split_size must be non-negative, got ", split_size);
   AG_CHECK(split_size > 0 || n == 0, "split: split_size can only be 0 if dimension ", d, " has size 0, but it has size ",
            n, " (shape ", x.shape(), ")");
-  const std::int64_t parts = split_size == 0 ? 1 : std::max<std::int64_t>((n + split_size - 1) / split_size, 1);
+  const std::int64_t parts = split_size == 0 ? 1 : std::max<std::int64_t>(n / split_size + (n % split_size != 0), 1);
   std::vector<Tensor> out;
   for (std::int64_t i = 0; i < parts; ++i) {
     const std::int64_t start = i * split_size, len = std::min(split_size, n - start);
@@ -541,7 +541,7 @@ std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t dim
   const std::int64_t d = wrap_dim(dim, x.dim(), "chunk");
   const std::int64_t n = x.shape()[d];
   if (n == 0) return split(x, std::vector<std::int64_t>(static_cast<std::size_t>(chunks), 0), d);
-  return split(x, (n + chunks - 1) / chunks, d);
+  return split(x, n / chunks + (n % chunks != 0), d);
 }
 
 std::vector<Tensor> unbind(const Tensor& x, std::int64_t dim) {
