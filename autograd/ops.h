@@ -123,6 +123,15 @@ Tensor& operator*=(Tensor& a, const Tensor& b);
 Tensor& operator*=(Tensor& a, Scalar b);
 Tensor& operator/=(Tensor& a, const Tensor& b);
 Tensor& operator/=(Tensor& a, Scalar b);
+/// On a view that is a temporary (`x.index({Slice(), 0}) *= 2`, `x[1] += y`): in place, through it.
+Tensor operator+=(Tensor&& a, const Tensor& b);
+Tensor operator+=(Tensor&& a, Scalar b);
+Tensor operator-=(Tensor&& a, const Tensor& b);
+Tensor operator-=(Tensor&& a, Scalar b);
+Tensor operator*=(Tensor&& a, const Tensor& b);
+Tensor operator*=(Tensor&& a, Scalar b);
+Tensor operator/=(Tensor&& a, const Tensor& b);
+Tensor operator/=(Tensor&& a, Scalar b);
 
 /// True when shapes and all values are equal.
 bool equal(const Tensor& a, const Tensor& b);

@@ -691,6 +691,14 @@ Tensor& operator*=(Tensor& a, const Tensor& b) { return a.mul_(b); }
 Tensor& operator*=(Tensor& a, Scalar b) { return a.mul_(b); }
 Tensor& operator/=(Tensor& a, const Tensor& b) { return a.div_(b); }
 Tensor& operator/=(Tensor& a, Scalar b) { return a.div_(b); }
+Tensor operator+=(Tensor&& a, const Tensor& b) { return a.add_(b); }
+Tensor operator+=(Tensor&& a, Scalar b) { return a.add_(b); }
+Tensor operator-=(Tensor&& a, const Tensor& b) { return a.sub_(b); }
+Tensor operator-=(Tensor&& a, Scalar b) { return a.sub_(b); }
+Tensor operator*=(Tensor&& a, const Tensor& b) { return a.mul_(b); }
+Tensor operator*=(Tensor&& a, Scalar b) { return a.mul_(b); }
+Tensor operator/=(Tensor&& a, const Tensor& b) { return a.div_(b); }
+Tensor operator/=(Tensor&& a, Scalar b) { return a.div_(b); }
 
 // ---- in place ---------------------------------------------------------------------------------
 //
