@@ -243,7 +243,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   out_shape[out_shape.size() - 1] = out_f;
   Tensor out = detail::make_tensor(out_shape, x.dtype());
   // x's rows as one [m, in] matrix BLAS can read (a view when x's leading dims fold), W as is.
-  const Tensor rows = x.dim() == 2 ? blas_readable(x) : blas_readable(detail::contiguous_data(x));
+  const Tensor rows = x.dim() == 2 ? blas_readable(x) : detail::contiguous_data(x);
   const Tensor w = blas_readable(weight);
   const Layout lx = x.dim() == 2 ? *blas_layout(rows) : Layout{false, std::max<std::int64_t>(in, 1)};
   const Layout lw = *blas_layout(w);

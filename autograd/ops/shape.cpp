@@ -676,7 +676,9 @@ void renew_view_grad_fn(TensorImpl& view) {
   TensorImpl& base = *view.base;
   const std::uint32_t now = view.storage->version;
   const bool base_in_graph = base.requires_grad || base.grad_fn;
-  if (!view.grad_fn && !base_in_graph) {
+  // A view that has no history keeps none when its base has none, or when it was made under
+  // NoGradGuard (it stays out of the graph, as it was made).
+  if (!view.grad_fn && (!base_in_graph || view.view_creation == ViewCreation::NoGrad)) {
     view.view_version = now;
     return;
   }
