@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "ag/autograd/generator.h"
 #include "ag/autograd/node.h"
 #include "ag/autograd/ops.h"
 #include "ag/autograd/ops/kernels.h"
@@ -709,28 +708,6 @@ Tensor& Tensor::copy_(const Tensor& src) {
     });
     detail::rebase_history(*this, marker);
   }
-  return *this;
-}
-
-Tensor& Tensor::uniform_(double from, double to, Generator* gen) {
-  check_inplace(*this, "uniform_");
-  AG_CHECK(from <= to, "uniform_: expected from <= to, got from=", from, " to=", to);
-  dispatch_floating(dtype(), "uniform_", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    (gen ? *gen : default_generator()).fill_uniform(detail::data<T>(*this), numel(), from, to);
-  });
-  detail::bump_version(*this);
-  return *this;
-}
-
-Tensor& Tensor::normal_(double mean, double std, Generator* gen) {
-  check_inplace(*this, "normal_");
-  AG_CHECK(std >= 0, "normal_: std must be non-negative, got ", std);
-  dispatch_floating(dtype(), "normal_", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    (gen ? *gen : default_generator()).fill_normal(detail::data<T>(*this), numel(), mean, std);
-  });
-  detail::bump_version(*this);
   return *this;
 }
 
