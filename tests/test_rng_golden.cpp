@@ -80,6 +80,10 @@ Tensor run_call(const json& call) {
   if (name == "xavier_uniform_") return nn::init::xavier_uniform_(ag::empty(shape_of(a)), a.value("gain", 1.0));
   if (name == "xavier_normal_") return nn::init::xavier_normal_(ag::empty(shape_of(a)), a.value("gain", 1.0));
   if (name == "dataloader_order") return loader_order(a);
+  if (name == "rand_with_generator") {
+    ag::Generator g(a.at("generator_seed").get<std::uint64_t>());
+    return ag::rand(shape_of(a), {}, &g);
+  }
   throw std::runtime_error("rng golden: unknown call " + name);
 }
 
