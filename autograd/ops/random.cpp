@@ -30,6 +30,9 @@ void check_fill(const Tensor& self, const char* op) {
   AG_CHECK_STATE(!(self.is_leaf() && self.requires_grad() && GradMode::is_enabled()), op,
                  ": a leaf tensor that requires grad cannot be filled in place (its gradient would be wrong). "
                  "Wrap the fill in ag::NoGradGuard, as nn::init does, or fill detach().");
+  AG_CHECK_STATE(!(self.impl()->is_view && self.requires_grad() && GradMode::is_enabled()), op,
+                 ": in-place fills of a view (reshape/view/squeeze...) of a tensor that requires grad are not "
+                 "supported by ag; fill it under ag::NoGradGuard or make a new tensor");
 }
 
 /// Runs fill(T* data, n, in_order) on `self` (or on a buffer copied into it when it cannot be
