@@ -283,6 +283,16 @@ def seed_article():
     y = lin(x)
     cell("readme_linear", f"{lin}\n{y}", {"weight": lin.weight, "bias": lin.bias, "x": x, "y": y})
 
+    # README: random numbers and data loading
+    torch.manual_seed(0)
+    a, b = torch.randn(3), torch.randperm(5)
+    cell("readme_randn_randperm", f"{a} {b}", {"randn": a, "randperm": b})
+    torch.manual_seed(0)
+    x = torch.arange(10, dtype=torch.float32).unsqueeze(1)
+    y = torch.arange(10)
+    batches = [yb for _, yb in DataLoader(TensorDataset(x, y), batch_size=4, shuffle=True)]
+    cell("readme_dataloader", "\n".join(str(b) for b in batches), {f"batch{i}": b for i, b in enumerate(batches)})
+
     # examples/embedding_vs_linear, cell by cell (re-seeded where the README's snippets are)
     torch.manual_seed(1)
     emb = nn.Embedding(3, 5)
