@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "ag/autograd/grad_mode.h"
 #include "ag/autograd/ops.h"
 
 namespace ag::data {
@@ -33,6 +34,18 @@ Tensor pad_sequence(const std::vector<Tensor>& sequences, bool batch_first, doub
     AG_CHECK(std::floor(padding_value) == padding_value, "pad_sequence: padding_value ", padding_value,
              " is not a whole number, and the sequences are int64");
     pad = static_cast<std::int64_t>(padding_value);
+  }
+  bool records = false;
+  for (const Tensor& s : sequences) records = records || (s.requires_grad() && GradMode::is_enabled());
+  if (!records) {
+    // Nothing to differentiate (token ids, data): write each sequence into its row of a padded
+    // [B, max L, *] tensor (rows of the first dimension share its storage).
+    std::vector<std::int64_t> dims{static_cast<std::int64_t>(sequences.size()), longest};
+    dims.insert(dims.end(), first.shape().begin() + 1, first.shape().end());
+    Tensor out = full(Shape(dims), pad, first.dtype());
+    for (std::size_t i = 0; i < sequences.size(); ++i)
+      if (sequences[i].size(0) > 0) out[static_cast<std::int64_t>(i)].narrow(0, 0, sequences[i].size(0)).copy_(sequences[i]);
+    return batch_first ? out : out.transpose(0, 1).contiguous();
   }
   std::vector<Tensor> padded;
   padded.reserve(sequences.size());
