@@ -22,36 +22,22 @@ void seed_words(GeneratorState& s, std::uint64_t seed) {
   s.next_normal.reset();
 }
 
-/// Regenerates all 624 words at once (the words before i are already new when i + 397 wraps).
-void twist(std::array<std::uint32_t, kN>& w) {
-  for (int i = 0; i < kN; ++i) {
-    std::uint32_t y = (w[i] & 0x80000000u) | (w[(i + 1) % kN] & 0x7fffffffu);
-    w[i] = w[(i + kM) % kN] ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
-  }
-}
-
-std::uint32_t next_word(GeneratorState& s) {
-  if (s.index >= kN) {
-    twist(s.words);
-    s.index = 0;
-  }
-  std::uint32_t y = s.words[static_cast<std::size_t>(s.index++)];
-  y ^= y >> 11;  // tempering
-  y ^= (y << 7) & 0x9d2c5680u;
-  y ^= (y << 15) & 0xefc60000u;
-  y ^= y >> 18;
-  return y;
-}
-
 thread_local Generator* thread_default = nullptr;
 
 }  // namespace
 
-std::uint32_t Generator::Stream::random() { return next_word(s_); }
-
-std::uint64_t Generator::Stream::random64() {
-  std::uint64_t hi = next_word(s_);
-  return (hi << 32) | next_word(s_);
+void Generator::Stream::twist(GeneratorState& s) {
+  auto& w = s.words;
+  auto mix = [](std::uint32_t upper, std::uint32_t lower) {
+    std::uint32_t y = (upper & 0x80000000u) | (lower & 0x7fffffffu);
+    return (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
+  };
+  // Word i takes word i + 397, wrapping around: past the wrap those words are already new.
+  int i = 0;
+  for (; i < kN - kM; ++i) w[i] = w[i + kM] ^ mix(w[i], w[i + 1]);
+  for (; i < kN - 1; ++i) w[i] = w[i + kM - kN] ^ mix(w[i], w[i + 1]);
+  w[kN - 1] = w[kM - 1] ^ mix(w[kN - 1], w[0]);
+  s.index = 0;
 }
 
 double Generator::Stream::normal() {

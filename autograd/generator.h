@@ -72,8 +72,18 @@ class Generator {
   /// the generator's lock (see draw()).
   class Stream {
    public:
-    std::uint32_t random();
-    std::uint64_t random64();
+    std::uint32_t random() {
+      if (s_.index >= GeneratorState::kWords) twist(s_);
+      std::uint32_t y = s_.words[static_cast<std::size_t>(s_.index++)];
+      y ^= y >> 11;  // mt19937's tempering
+      y ^= (y << 7) & 0x9d2c5680u;
+      y ^= (y << 15) & 0xefc60000u;
+      return y ^ (y >> 18);
+    }
+    std::uint64_t random64() {
+      std::uint64_t hi = random();
+      return (hi << 32) | random();
+    }
     /// PyTorch's uniform doubles on [0, 1): the low 53 bits of random64() times 2^-53.
     double uniform_double() { return static_cast<double>(random64() & ((std::uint64_t{1} << 53) - 1)) * 0x1.0p-53; }
     /// PyTorch's uniform floats on [0, 1): the low 24 bits of random() times 2^-24.
@@ -85,6 +95,8 @@ class Generator {
    private:
     friend class Generator;
     explicit Stream(GeneratorState& s) : s_(s) {}
+    /// Regenerates all 624 words and restarts at the first.
+    static void twist(GeneratorState& s);
     GeneratorState& s_;
   };
 
