@@ -1,28 +1,76 @@
 #include "ag/autograd/generator.h"
 
 #include <cmath>
+#include <random>
 
 #include "ag/autograd/error.h"
 
 namespace ag {
 
 namespace {
-std::uint64_t splitmix64(std::uint64_t& x) {
-  std::uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
+
+constexpr int kN = GeneratorState::kWords;
+constexpr int kM = 397;
+
+/// mt19937's seeding (Matsumoto and Nishimura's init_genrand) from the low 32 bits of `seed`.
+void seed_words(GeneratorState& s, std::uint64_t seed) {
+  s.words[0] = static_cast<std::uint32_t>(seed);
+  for (int i = 1; i < kN; ++i)
+    s.words[i] = 1812433253u * (s.words[i - 1] ^ (s.words[i - 1] >> 30)) + static_cast<std::uint32_t>(i);
+  s.index = kN;
+  s.seed = seed;
+  s.next_normal.reset();
 }
-std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+thread_local Generator* thread_default = nullptr;
+
 }  // namespace
 
-void Generator::manual_seed(std::uint64_t seed) {
+void Generator::Stream::twist(GeneratorState& s) {
+  auto& w = s.words;
+  auto mix = [](std::uint32_t upper, std::uint32_t lower) {
+    std::uint32_t y = (upper & 0x80000000u) | (lower & 0x7fffffffu);
+    return (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
+  };
+  // Word i takes word i + 397, wrapping around: past the wrap those words are already new.
+  int i = 0;
+  for (; i < kN - kM; ++i) w[i] = w[i + kM] ^ mix(w[i], w[i + 1]);
+  for (; i < kN - 1; ++i) w[i] = w[i + kM - kN] ^ mix(w[i], w[i + 1]);
+  w[kN - 1] = w[kM - 1] ^ mix(w[kN - 1], w[0]);
+  s.index = 0;
+}
+
+double Generator::Stream::normal() {
+  if (s_.next_normal) {
+    double v = *s_.next_normal;
+    s_.next_normal.reset();
+    return v;
+  }
+  // Box-Muller: u1 gives the angle, 1 - u2 in (0, 1] the radius, as PyTorch's normal_distribution.
+  double u1 = uniform_double();
+  double u2 = uniform_double();
+  double r = std::sqrt(-2.0 * std::log(1.0 - u2));
+  double theta = 2.0 * M_PI * u1;
+  s_.next_normal = r * std::sin(theta);
+  return r * std::cos(theta);
+}
+
+Generator& Generator::operator=(const Generator& other) {
+  if (this != &other) set_state(other.get_state());
+  return *this;
+}
+
+Generator& Generator::manual_seed(std::uint64_t seed) {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::uint64_t x = seed;
-  for (auto& word : state_.s) word = splitmix64(x);
-  state_.seed = seed;
-  state_.has_spare_normal = false;
-  state_.spare_normal = 0.0;
+  seed_words(state_, seed);
+  return *this;
+}
+
+std::uint64_t Generator::seed() {
+  std::random_device device;
+  std::uint64_t s = (static_cast<std::uint64_t>(device()) << 32) | device();
+  manual_seed(s);
+  return s;
 }
 
 std::uint64_t Generator::initial_seed() const {
@@ -35,99 +83,36 @@ GeneratorState Generator::get_state() const {
   return state_;
 }
 
-void Generator::set_state(const GeneratorState& state) {
-  AG_CHECK(state.s[0] | state.s[1] | state.s[2] | state.s[3], "Generator::set_state: an all-zero state is invalid");
+Generator& Generator::set_state(const GeneratorState& state) {
+  AG_CHECK(state.index >= 0 && state.index <= kN, "Generator::set_state: the word index must be in 0..", kN,
+           ", got ", state.index);
+  bool all_zero = true;
+  for (std::uint32_t w : state.words) all_zero = all_zero && w == 0;
+  AG_CHECK(!all_zero, "Generator::set_state: all 624 state words are 0, a state mt19937 never reaches "
+           "(it would yield only zeros)");
   std::lock_guard<std::mutex> lock(mutex_);
   state_ = state;
+  return *this;
 }
 
-// xoshiro256** (Blackman & Vigna): 256 bits of state, period 2^256 - 1.
-std::uint64_t Generator::next() {
-  auto& s = state_.s;
-  std::uint64_t result = rotl(s[1] * 5, 7) * 9;
-  std::uint64_t t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 45);
-  return result;
+std::uint32_t Generator::random() {
+  return draw([](Stream& s) { return s.random(); });
 }
 
-double Generator::next_double() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-
-double Generator::next_normal() {
-  if (state_.has_spare_normal) {
-    state_.has_spare_normal = false;
-    return state_.spare_normal;
-  }
-  // Box-Muller on (0, 1] x [0, 1): one draw gives two independent normals.
-  double u1 = 1.0 - next_double();
-  double u2 = next_double();
-  double r = std::sqrt(-2.0 * std::log(u1));
-  double theta = 2.0 * M_PI * u2;
-  state_.spare_normal = r * std::sin(theta);
-  state_.has_spare_normal = true;
-  return r * std::cos(theta);
+std::uint64_t Generator::random64() {
+  return draw([](Stream& s) { return s.random64(); });
 }
-
-std::uint64_t Generator::random() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return next();
-}
-
-double Generator::uniform(double from, double to) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return from + (to - from) * next_double();
-}
-
-double Generator::normal(double mean, double std) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return mean + std * next_normal();
-}
-
-template <class T>
-void Generator::fill_uniform(T* out, std::int64_t n, double from, double to) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (std::int64_t i = 0; i < n; ++i) {
-    T v = static_cast<T>(from + (to - from) * next_double());
-    // Rounding to float may land on `to`; keep the interval half-open.
-    out[i] = (v >= static_cast<T>(to) && to > from) ? static_cast<T>(from) : v;
-  }
-}
-
-template <class T>
-void Generator::fill_normal(T* out, std::int64_t n, double mean, double std) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(mean + std * next_normal());
-}
-
-template <class T>
-void Generator::fill_randint(T* out, std::int64_t n, std::int64_t low, std::int64_t high) {
-  AG_CHECK(high > low, "randint: expected low < high, got low=", low, " high=", high);
-  std::lock_guard<std::mutex> lock(mutex_);
-  // In unsigned arithmetic: high - low may exceed INT64_MAX (randint(INT64_MIN, INT64_MAX)).
-  const auto base = static_cast<std::uint64_t>(low);
-  const auto range = static_cast<unsigned __int128>(static_cast<std::uint64_t>(high) - base);
-  for (std::int64_t i = 0; i < n; ++i)
-    out[i] = static_cast<T>(static_cast<std::int64_t>(base + static_cast<std::uint64_t>((next() * range) >> 64)));
-}
-
-#define AG_INSTANTIATE(T)                                                             \
-  template void Generator::fill_uniform<T>(T*, std::int64_t, double, double);        \
-  template void Generator::fill_normal<T>(T*, std::int64_t, double, double);         \
-  template void Generator::fill_randint<T>(T*, std::int64_t, std::int64_t, std::int64_t);
-AG_INSTANTIATE(float)
-AG_INSTANTIATE(double)
-AG_INSTANTIATE(std::int64_t)
-#undef AG_INSTANTIATE
 
 Generator& default_generator() {
-  static Generator gen;
-  return gen;
+  static Generator process_default;
+  return thread_default ? *thread_default : process_default;
 }
 
-void manual_seed(std::uint64_t seed) { default_generator().manual_seed(seed); }
+Generator& manual_seed(std::uint64_t seed) { return default_generator().manual_seed(seed); }
+std::uint64_t seed() { return default_generator().seed(); }
+std::uint64_t initial_seed() { return default_generator().initial_seed(); }
+
+GeneratorGuard::GeneratorGuard(Generator& gen) : previous_(thread_default) { thread_default = &gen; }
+GeneratorGuard::~GeneratorGuard() { thread_default = previous_; }
 
 }  // namespace ag

@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "ag/autograd/generator.h"
 #include "ag/autograd/node.h"
 #include "ag/autograd/ops.h"
 #include "ag/autograd/ops/kernels.h"
@@ -433,34 +432,5 @@ Tensor eye(std::int64_t n, std::optional<std::int64_t> m, TensorOptions options)
                 options);
 }
 
-Tensor rand(const Shape& shape, TensorOptions options, Generator* gen) {
-  Tensor out = empty(shape, options.dtype());
-  dispatch_floating(out.dtype(), "rand", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    (gen ? *gen : default_generator()).fill_uniform(detail::data<T>(out), out.numel(), 0.0, 1.0);
-  });
-  return finish(out, options);
-}
-
-Tensor randn(const Shape& shape, TensorOptions options, Generator* gen) {
-  Tensor out = empty(shape, options.dtype());
-  dispatch_floating(out.dtype(), "randn", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    (gen ? *gen : default_generator()).fill_normal(detail::data<T>(out), out.numel(), 0.0, 1.0);
-  });
-  return finish(out, options);
-}
-
-Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, TensorOptions options, Generator* gen) {
-  Tensor out = empty(shape, options.dtype());
-  dispatch_numeric(out.dtype(), "randint", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    (gen ? *gen : default_generator()).fill_randint(detail::data<T>(out), out.numel(), low, high);
-  });
-  return finish(out, options);
-}
-
-Tensor rand_like(const Tensor& t, Generator* gen) { return rand(t.shape(), t.dtype(), gen); }
-Tensor randn_like(const Tensor& t, Generator* gen) { return randn(t.shape(), t.dtype(), gen); }
 
 }  // namespace ag

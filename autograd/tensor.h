@@ -325,8 +325,16 @@ class Tensor {
   Tensor& clamp_(std::optional<Scalar> min, std::optional<Scalar> max = std::nullopt);
   Tensor& masked_fill_(const Tensor& mask, Scalar value);
   Tensor& masked_fill_(const Tensor& mask, const Tensor& value);
+  // Random fills (autograd/ops/random.cpp): PyTorch's values for the same seed, drawn from `gen`
+  // or the default generator.
   Tensor& uniform_(double from = 0, double to = 1, Generator* gen = nullptr);
   Tensor& normal_(double mean = 0, double std = 1, Generator* gen = nullptr);
+  /// 1 with probability p, else 0 (any dtype).
+  Tensor& bernoulli_(double p = 0.5, Generator* gen = nullptr);
+  /// Integers uniform on [from, to).
+  Tensor& random_(std::int64_t from, std::int64_t to, Generator* gen = nullptr);
+  /// Integers uniform on [0, 2^63) for int64, [0, 2^24] for float32, [0, 2^53] for float64.
+  Tensor& random_(Generator* gen = nullptr);
 
   // ---- reductions -----------------------------------------------------------------------
   Tensor sum() const;
@@ -501,13 +509,24 @@ Tensor arange(Scalar start, Scalar end, Scalar step = 1, TensorOptions options =
 Tensor linspace(double start, double end, std::int64_t steps, TensorOptions options = {});
 Tensor eye(std::int64_t n, std::optional<std::int64_t> m = std::nullopt, TensorOptions options = {});
 
-/// Uniform on [0, 1), drawn from `gen` or the default generator.
+// Random tensors (autograd/ops/random.cpp), drawn from `gen` or the default generator: for the
+// same seed and the same calls, the values torch.rand, torch.randn, ... give.
+
+/// Uniform on [0, 1).
+///
+///     ag::manual_seed(1);
+///     ag::rand({3});   // tensor([0.7576, 0.2793, 0.4031]), as torch.rand(3) after torch.manual_seed(1)
 Tensor rand(const Shape& shape, TensorOptions options = {}, Generator* gen = nullptr);
 /// Standard normal.
 Tensor randn(const Shape& shape, TensorOptions options = {}, Generator* gen = nullptr);
-/// Integers uniform on [low, high), int64 unless a dtype is given.
+/// Integers uniform on [low, high) (or [0, high)), int64 unless a dtype is given.
 Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, TensorOptions options = kInt64,
                Generator* gen = nullptr);
+Tensor randint(std::int64_t high, const Shape& shape, TensorOptions options = kInt64, Generator* gen = nullptr);
+/// A random permutation of 0..n-1.
+///
+///     ag::randperm(5);   // e.g. tensor([2, 0, 4, 1, 3])
+Tensor randperm(std::int64_t n, TensorOptions options = kInt64, Generator* gen = nullptr);
 Tensor rand_like(const Tensor& t, Generator* gen = nullptr);
 Tensor randn_like(const Tensor& t, Generator* gen = nullptr);
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ag/autograd/autograd.h"
+#include "ag/data/data.h"
 #include "ag/nn/nn.h"
 #include "ag/optim/optim.h"
 
@@ -154,5 +155,35 @@ void BM_SGD_Momentum_Step(benchmark::State& state) {
   set_elements(state, n);
 }
 BENCHMARK(BM_SGD_Momentum_Step)->Arg(50)->Arg(669706);
+
+// Random numbers and batching -------------------------------------------------------------------
+
+void BM_Rand(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(rand({state.range(0)}));
+  set_elements(state, state.range(0));
+}
+BENCHMARK(BM_Rand)->Arg(16)->Arg(1 << 20);
+
+void BM_Randn(benchmark::State& state) {  // 16 and more: PyTorch's 16-value blocks; fewer: one at a time
+  for (auto _ : state) benchmark::DoNotOptimize(randn({state.range(0)}));
+  set_elements(state, state.range(0));
+}
+BENCHMARK(BM_Randn)->Arg(8)->Arg(1 << 20);
+
+void BM_Dropout(benchmark::State& state) {
+  Tensor x = ones({state.range(0)});
+  for (auto _ : state) benchmark::DoNotOptimize(nn::functional::dropout(x, 0.5, true));
+  set_elements(state, state.range(0));
+}
+BENCHMARK(BM_Dropout)->Arg(1 << 20);
+
+void BM_DataLoader_ShuffledPass(benchmark::State& state) {  // 1024 examples of 16 floats, batches of 32
+  data::TensorDataset ds(randn({1024, 16}), arange(1024));
+  data::DataLoader loader(ds, data::DataLoaderOptions().batch_size(32).shuffle(true));
+  for (auto _ : state)
+    for (auto& [x, y] : loader) benchmark::DoNotOptimize(x);
+  set_elements(state, 1024);
+}
+BENCHMARK(BM_DataLoader_ShuffledPass);
 
 }  // namespace

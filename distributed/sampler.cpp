@@ -6,22 +6,10 @@
 
 #include "ag/autograd/error.h"
 #include "ag/autograd/generator.h"
+#include "ag/autograd/tensor.h"
 #include "ag/distributed/environment.h"
 
 namespace ag::distributed {
-
-namespace {
-
-/// An integer uniform on [0, bound), without the bias of a plain modulo.
-std::uint64_t uniform_below(Generator& gen, std::uint64_t bound) {
-  const std::uint64_t reject_below = (0 - bound) % bound;  // 2^64 mod bound
-  for (;;) {
-    std::uint64_t r = gen.random();
-    if (r >= reject_below) return r % bound;
-  }
-}
-
-}  // namespace
 
 DistributedSampler::DistributedSampler(std::int64_t dataset_size, const DistributedSamplerOptions& options)
     : dataset_size_(dataset_size),
@@ -43,9 +31,9 @@ std::vector<std::int64_t> DistributedSampler::indices() const {
   std::vector<std::int64_t> all(static_cast<std::size_t>(dataset_size_));
   std::iota(all.begin(), all.end(), std::int64_t{0});
   if (shuffle_) {
-    // Fisher-Yates with a generator every rank seeds alike: the same permutation everywhere.
+    // A generator every rank seeds alike: the same permutation everywhere, PyTorch's.
     Generator gen(seed_ + static_cast<std::uint64_t>(epoch_));
-    for (std::size_t i = all.size(); i > 1; --i) std::swap(all[i - 1], all[uniform_below(gen, i)]);
+    all = randperm(dataset_size_, kInt64, &gen).to_vector<std::int64_t>();
   }
   const std::int64_t total = total_size();
   std::vector<std::int64_t> mine;
@@ -55,6 +43,36 @@ std::vector<std::int64_t> DistributedSampler::indices() const {
     mine.push_back(all[static_cast<std::size_t>(i % dataset_size_)]);
   }
   return mine;
+}
+
+void DistributedSampler::reset() {
+  pass_ = indices();
+  pass_epoch_ = epoch_;
+  next_ = 0;
+}
+
+std::optional<std::int64_t> DistributedSampler::next() {
+  if (next_ >= pass_.size()) return std::nullopt;
+  return pass_[next_++];
+}
+
+std::vector<std::int64_t> DistributedSampler::state() const {
+  return {pass_epoch_, static_cast<std::int64_t>(next_), static_cast<std::int64_t>(pass_.size())};
+}
+
+void DistributedSampler::load_state(const std::vector<std::int64_t>& words) {
+  AG_CHECK(words.size() == 3, "DistributedSampler::load_state: expected 3 words (epoch, position, length), got ",
+           words.size());
+  AG_CHECK(words[2] == 0 || words[2] == num_samples_, "DistributedSampler::load_state: the saved pass has ", words[2],
+           " indices, this rank's share has ", num_samples_, " (another data set size or world?)");
+  AG_CHECK(words[1] >= 0 && words[1] <= words[2], "DistributedSampler::load_state: position ", words[1],
+           " is outside the pass of ", words[2]);
+  std::int64_t epoch = epoch_;
+  epoch_ = words[0];
+  pass_ = words[2] == 0 ? std::vector<std::int64_t>() : indices();
+  epoch_ = epoch;
+  pass_epoch_ = words[0];
+  next_ = static_cast<std::size_t>(words[1]);
 }
 
 }  // namespace ag::distributed

@@ -1,10 +1,12 @@
 #pragma once
 // DistributedSampler: which dataset indices each rank trains on, as torch.utils.data's
-// DistributedSampler splits them.
+// DistributedSampler splits them; a data::Sampler, so a DataLoader batches this rank's share.
 
 #include <cstdint>
 #include <optional>
 #include <vector>
+
+#include "ag/data/sampler.h"
 
 namespace ag::distributed {
 
@@ -34,20 +36,20 @@ class DistributedSamplerOptions {
 };
 
 /// Splits the indices 0..dataset_size-1 into num_replicas disjoint parts of equal length, one per
-/// rank, as PyTorch does:
-/// - shuffle: every rank permutes all indices with the same generator, seeded with seed + epoch,
-///   so the parts stay disjoint and change each epoch (call set_epoch at the start of each).
-///   ag's permutation comes from ag::Generator, so the order differs from PyTorch's randperm.
+/// rank, as PyTorch does, index for index:
+/// - shuffle: every rank takes randperm(dataset_size) from a generator seeded with seed + epoch,
+///   so the parts stay disjoint and change each epoch (call set_epoch at the start of each);
 /// - without drop_last, the list is padded by repeating its first indices until it divides
-///   evenly (a few samples are seen twice); with drop_last, the tail is dropped instead.
+///   evenly (a few samples are seen twice); with drop_last, the tail is dropped instead;
 /// - rank r takes every num_replicas-th index starting at r.
 ///
-///     ag::distributed::DistributedSampler sampler(dataset.size(), ag::distributed::DistributedSamplerOptions().seed(1));
+///     auto sampler = std::make_shared<ag::distributed::DistributedSampler>(dataset.size());
+///     ag::data::DataLoader loader(dataset, ag::data::DataLoaderOptions().batch_size(32).sampler(sampler));
 ///     for (int epoch = 0; epoch < epochs; ++epoch) {
-///       sampler.set_epoch(epoch);
-///       for (std::int64_t i : sampler.indices()) ...   // this rank's samples
+///       sampler->set_epoch(epoch);
+///       for (auto& batch : loader) ...   // batches of this rank's samples
 ///     }
-class DistributedSampler {
+class DistributedSampler : public data::Sampler {
  public:
   explicit DistributedSampler(std::int64_t dataset_size, const DistributedSamplerOptions& options = {});
 
@@ -58,7 +60,14 @@ class DistributedSampler {
   /// This rank's indices for the current epoch: size() of them.
   std::vector<std::int64_t> indices() const;
   /// The number of indices each rank gets.
-  std::int64_t size() const { return num_samples_; }
+  std::int64_t size() const override { return num_samples_; }
+
+  // data::Sampler: a pass yields indices() of the epoch set when it starts.
+  void reset() override;
+  std::optional<std::int64_t> next() override;
+  std::vector<std::int64_t> state() const override;
+  void load_state(const std::vector<std::int64_t>& words) override;
+
   /// size() * num_replicas(): the dataset after padding or dropping.
   std::int64_t total_size() const { return num_samples_ * num_replicas_; }
   int num_replicas() const { return num_replicas_; }
@@ -73,6 +82,9 @@ class DistributedSampler {
   bool drop_last_;
   std::int64_t epoch_ = 0;
   std::int64_t num_samples_;
+  std::vector<std::int64_t> pass_;  // the pass in progress
+  std::size_t next_ = 0;
+  std::int64_t pass_epoch_ = 0;
 };
 
 }  // namespace ag::distributed

@@ -1,5 +1,7 @@
 // Embedding and Linear, cell by cell: what each layer holds, what it computes, and why an
-// Embedding is a Linear layer fed one-hot vectors.
+// Embedding is a Linear layer fed one-hot vectors. The cells that draw random numbers start from
+// manual_seed(1), as the README's snippets do, so each prints what PyTorch 1.13 prints for the
+// same calls after torch.manual_seed(1).
 //
 //   build/examples/embedding_vs_linear
 
@@ -45,11 +47,13 @@ int main() {
   std::cout << emb.weight << "\n";
 
   cell(8, "from_pretrained: start from given vectors (transfer learning); frozen unless freeze=false");
+  manual_seed(1);
   Tensor emb_weight = rand({3, 5}, requires_grad());
   auto emb2 = nn::Embedding::from_pretrained(emb_weight);
   std::cout << "emb2([0]) = " << (*emb2)(tensor({0})) << "\nemb_weight[0] = " << emb_weight[0].detach() << "\n";
 
   cell(9, "Linear(in_features=3, out_features=5) maps a 3-vector to a 5-vector");
+  manual_seed(1);
   nn::Linear lin(3, 5);
   Tensor x = rand({3});
   Tensor y = lin(x);
@@ -72,6 +76,7 @@ int main() {
   std::cout << "lin.weight = Parameter(rand({5, 3})) works; lin(x) = " << lin(x) << "\n";
 
   cell(12, "Embedding(i) == Linear without bias on one_hot(i): same values, same gradients");
+  manual_seed(1);
   nn::Embedding e(4, 3);
   nn::Linear l(nn::LinearOptions(4, 3).bias(false));
   {

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "ag/autograd/autograd.h"
+#include "ag/data/data.h"
 #include "ag/nn/nn.h"
 #include "ag/optim/optim.h"
 #include "sentiment_data.h"
@@ -121,17 +122,19 @@ std::pair<double, double> evaluate(SentimentModel& model, const std::vector<Revi
   return {loss, acc};
 }
 
-/// Training state a checkpoint holds beyond the model and the optimizer.
+/// Training state a checkpoint holds beyond the model and the optimizer (and the default
+/// generator, which the shuffle draws from).
 struct Progress {
   std::int64_t epoch = 0, step = 0;
-  GeneratorState shuffle;
+  Tensor loader;  // the DataLoader's state
 };
 
 void save(const std::string& path, SentimentModel& model, optim::Adam& opt, const Settings& s, const Progress& p) {
   Checkpoint ck;
   ck.model = model.state_dict();
   ck.optimizer = opt.state_dict();
-  ck.generator = p.shuffle;
+  ck.generator = default_generator().get_state();
+  ck.metadata.set("loader", p.loader);
   ck.metadata.set("epoch", p.epoch);
   ck.metadata.set("step", p.step);
   ck.metadata.set("dim", s.dim);
@@ -164,12 +167,7 @@ void load_data(const Settings& s, std::vector<Review>& train, std::vector<Review
   std::int64_t skipped = 0;
   std::vector<Review> all = sentiment::read_tsv(s.data, s.skip_unknown ? &skipped : nullptr);
   if (skipped) std::cerr << "sentiment: skipped " << skipped << " characters outside the vocabulary\n";
-  Generator gen(s.seed);
-  for (std::size_t i = all.size(); i > 1; --i) std::swap(all[i - 1], all[gen.random() % i]);
-  std::size_t n_test = all.size() / 5;
-  test.assign(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n_test));
-  train.assign(all.begin() + static_cast<std::ptrdiff_t>(n_test), all.end());
-  if (test.empty()) test = train;
+  sentiment::split(all, s.seed, train, test);
 }
 
 std::string folder_of(const std::string& path) {
@@ -211,12 +209,17 @@ int train(Settings s) {
   }
   par.wrap(*model);
   optim::Adam opt(model->parameters(), optim::AdamOptions(s.lr));
-  Generator shuffle(s.seed + 1);
+  // Shuffled batches of reviews padded to the longest of each batch, drawn from the default
+  // generator (seeded above), as DataLoader(..., shuffle=True, collate_fn=pad) would in PyTorch.
+  data::DataLoader loader(sentiment::ReviewDataset(train_set), data::DataLoaderOptions().batch_size(s.batch).shuffle(true),
+                          data::PadCollate().padding_value(0));
   if (!s.resume.empty()) {
     if (!resumed.optimizer) throw std::runtime_error(s.resume + " has no optimizer state to resume from");
     opt.load_state_dict(*resumed.optimizer);
-    if (!resumed.generator) throw std::runtime_error(s.resume + " has no shuffling state to resume from");
-    shuffle.set_state(*resumed.generator);
+    if (!resumed.generator || !resumed.metadata.has_tensor("loader"))
+      throw std::runtime_error(s.resume + " has no shuffling state to resume from");
+    default_generator().set_state(*resumed.generator);
+    loader.load_state(resumed.metadata.tensor("loader"));
     p.epoch = resumed.metadata.get_int("epoch");
     p.step = resumed.metadata.get_int("step");
   }
@@ -225,31 +228,28 @@ int train(Settings s) {
   const bool report = par.leader();
   std::ostringstream metrics;
   metrics << "step,loss,accuracy\n";
-  std::vector<std::int64_t> order(train_set.size());
   double loss = 0, acc = 0;
   auto t0 = std::chrono::steady_clock::now();
   std::int64_t steps_run = 0;
   for (; p.epoch < s.epochs; ++p.epoch) {
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
-    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[shuffle.random() % i]);
-    for (std::size_t b = 0; b < order.size(); b += static_cast<std::size_t>(s.batch)) {
-      std::size_t end = std::min(order.size(), b + static_cast<std::size_t>(s.batch));
-      Tensor tokens, labels, l, logits;
+    for (auto& [tokens, labels] : loader) {
+      Tensor l, logits, my_labels = labels;
       opt.zero_grad();
       if (par.world() == 1) {
-        sentiment::make_batch(train_set, order, b, end, tokens, labels);
         logits = (*model)(tokens);
         l = cross_entropy(logits, labels);
         l.backward();
       } else {
         // This rank's rows of the batch. Its loss is its share of the batch's mean, scaled by the
         // number of ranks because sync_gradients averages: the result is the whole batch's gradient.
-        auto [lo, hi] = par.share(end - b);
+        const auto rows = static_cast<std::size_t>(labels.size(0));
+        auto [lo, hi] = par.share(rows);
         if (hi > lo) {
-          sentiment::make_batch(train_set, order, b + lo, b + hi, tokens, labels);
-          logits = (*model)(tokens);
-          l = cross_entropy(logits, labels, CrossEntropyOptions().reduction(kSum)) *
-              (static_cast<double>(par.world()) / static_cast<double>(end - b));
+          auto first = static_cast<std::int64_t>(lo), count = static_cast<std::int64_t>(hi - lo);
+          my_labels = labels.narrow(0, first, count);
+          logits = (*model)(tokens.narrow(0, first, count));
+          l = cross_entropy(logits, my_labels, CrossEntropyOptions().reduction(kSum)) *
+              (static_cast<double>(par.world()) / static_cast<double>(rows));
           l.backward();
         }
       }
@@ -259,8 +259,8 @@ int train(Settings s) {
       ++steps_run;
       if (l.defined()) {  // the batch (or, with --ddp, this rank's rows of it)
         NoGradGuard no_grad;
-        loss = par.world() == 1 ? l.item<double>() : cross_entropy(logits, labels).item<double>();
-        acc = (logits.argmax(1) == labels).to(kFloat64).mean().item<double>();
+        loss = par.world() == 1 ? l.item<double>() : cross_entropy(logits, my_labels).item<double>();
+        acc = (logits.argmax(1) == my_labels).to(kFloat64).mean().item<double>();
       }
       metrics << p.step << ',' << loss << ',' << acc << '\n';
       if (tty) {
@@ -277,7 +277,7 @@ int train(Settings s) {
     }
   }
   if (tty) std::printf("\n");
-  p.shuffle = shuffle.get_state();
+  p.loader = loader.state();
   par.on_leader([&] {
     save(s.out, *model, opt, s, p);
     sentiment::write_file_atomic(dir + "/metrics.csv", metrics.str());

@@ -83,11 +83,25 @@ void builtin_split(std::uint64_t seed, std::int64_t max_len, std::vector<Review>
       ++ids[k];
     }
   }
+  split(all, seed, train, test);
+}
+
+std::pair<ag::Tensor, ag::Tensor> ReviewDataset::get(std::int64_t index) {
+  const Review& r = reviews_.at(static_cast<std::size_t>(index));
+  return {ag::tensor(r.ids, {static_cast<std::int64_t>(r.ids.size())}), ag::scalar_tensor(r.label, ag::kInt64)};
+}
+
+void split(const std::vector<Review>& all, std::uint64_t seed, std::vector<Review>& train, std::vector<Review>& test) {
+  const auto n = static_cast<std::int64_t>(all.size()), n_test = n / 5;
   ag::Generator gen(seed);
-  for (std::size_t i = all.size(); i > 1; --i) std::swap(all[i - 1], all[gen.random() % i]);  // Fisher-Yates
-  std::size_t n_test = all.size() / 5;
-  test.assign(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n_test));
-  train.assign(all.begin() + static_cast<std::ptrdiff_t>(n_test), all.end());
+  auto parts = ag::data::random_split(ReviewDataset(all), std::vector<std::int64_t>{n - n_test, n_test}, &gen);
+  auto pick = [&](const ag::data::Subset<ReviewDataset::ExampleType>& part, std::vector<Review>& out) {
+    out.clear();
+    for (std::int64_t i : part.indices()) out.push_back(all[static_cast<std::size_t>(i)]);
+  };
+  pick(parts[0], train);
+  pick(parts[1], test);
+  if (test.empty()) test = train;
 }
 
 std::vector<Review> parse_tsv(const std::string& contents, const std::string& name, std::int64_t* skipped) {

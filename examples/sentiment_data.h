@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ag/autograd/autograd.h"
+#include "ag/data/dataset.h"
 
 namespace sentiment {
 
@@ -39,8 +40,24 @@ std::vector<std::int64_t> encode(const std::string& text, const std::string& whe
 /// The built-in label rule: positive when the sum of the scores is > 0.
 std::int64_t rule_label(const std::vector<std::int64_t>& ids);
 
-/// Every review of 1 to `max_len` words, shuffled with `seed`, split into `train` and `test`
-/// (one in five held out).
+/// Reviews as a data set: example i is {its word ids [L_i], its label []}, for a DataLoader with
+/// ag::data::PadCollate, which pads the ids with 0 (<pad>) to the longest review of the batch.
+class ReviewDataset : public ag::data::Dataset<std::pair<ag::Tensor, ag::Tensor>> {
+ public:
+  explicit ReviewDataset(std::vector<Review> reviews) : reviews_(std::move(reviews)) {}
+  std::int64_t size() const override { return static_cast<std::int64_t>(reviews_.size()); }
+  std::pair<ag::Tensor, ag::Tensor> get(std::int64_t index) override;
+  const std::vector<Review>& reviews() const { return reviews_; }
+
+ private:
+  std::vector<Review> reviews_;
+};
+
+/// random_split of `all` with a generator seeded with `seed`: one in five held out as `test`
+/// (all of them are both when there are fewer than 5).
+void split(const std::vector<Review>& all, std::uint64_t seed, std::vector<Review>& train, std::vector<Review>& test);
+
+/// Every review of 1 to `max_len` words, split with `seed`.
 void builtin_split(std::uint64_t seed, std::int64_t max_len, std::vector<Review>& train, std::vector<Review>& test);
 
 /// Parses `text<TAB>label` lines (label: positive/negative or 1/0; blank lines and lines

@@ -5,9 +5,9 @@
 
 namespace ag::nn {
 
-/// In training mode, zeroes each element with probability p (drawn from ag's default generator,
-/// so ag::manual_seed repeats it) and scales the rest by 1 / (1 - p), keeping the expected value;
-/// in eval mode, the identity. As torch.nn.Dropout.
+/// In training mode, zeroes each element with probability p and scales the rest by 1 / (1 - p),
+/// keeping the expected value; in eval mode, the identity. As torch.nn.Dropout, mask for mask:
+/// drawn from the default generator, it is PyTorch's mask after the same manual_seed.
 ///
 ///     nn::Dropout drop(0.5);
 ///     drop(x);        // training: about half the elements 0, the others 2x

@@ -67,8 +67,7 @@ void Embedding::reset_parameters(Generator* gen) {
   init::normal_(weight, 0.0, 1.0, gen);
   if (auto p = options.padding_idx()) {
     NoGradGuard no_grad;
-    Tensor keep = (ag::arange(options.num_embeddings()) != *p).to(weight.dtype()).unsqueeze(1);  // [num, 1]
-    weight.mul_(keep);
+    weight[*p].fill_(0);  // the row is a view: +0.0 written in place, as PyTorch's fill_
   }
 }
 

@@ -9,12 +9,13 @@ Tensor dropout(const Tensor& input, double p, bool training, Generator* gen) {
   AG_CHECK(input.defined(), "dropout: the input is undefined");
   AG_CHECK(input.is_floating_point(), "dropout: expected a floating point input, got ", input.dtype(), " of shape ",
            input.shape());
-  if (!training || p == 0.0) return input;
-  if (p == 1.0) return input * 0.0;  // every element dropped; still part of the graph
-  // Keep where u >= p (probability 1 - p); the mask carries the 1 / (1 - p) scale so that one
-  // multiply records the whole op and its gradient is mask * g.
-  Tensor keep = ag::rand(input.shape(), input.dtype(), gen) >= p;
-  return input * (keep.to(input.dtype()) * (1.0 / (1.0 - p)));
+  if (!training || p == 0.0 || input.numel() == 0) return input;
+  if (p == 1.0) return input * 0.0;  // every element dropped, nothing drawn; still part of the graph
+  // PyTorch's mask and stream: noise = bernoulli(1 - p) / (1 - p), then input * noise, whose
+  // gradient is noise * g.
+  Tensor noise = ag::empty(input.shape(), input.dtype());
+  noise.bernoulli_(1.0 - p, gen).div_(1.0 - p);
+  return input * noise;
 }
 
 Tensor layer_norm(const Tensor& input, const std::vector<std::int64_t>& normalized_shape, const Tensor& weight,

@@ -41,7 +41,8 @@ inline Tensor embedding(const Tensor& input, const Tensor& weight, const Embeddi
 }
 
 /// Zeroes each element with probability p and scales the others by 1 / (1 - p) when training;
-/// returns the input unchanged otherwise. Draws from `gen` or ag's default generator.
+/// returns the input unchanged otherwise. Draws PyTorch's mask (bernoulli_(1 - p) / (1 - p)) from
+/// `gen` or the default generator.
 ///
 ///     auto y = F::dropout(x, 0.1, /*training=*/true);
 Tensor dropout(const Tensor& input, double p = 0.5, bool training = true, Generator* gen = nullptr);

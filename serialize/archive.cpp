@@ -112,30 +112,50 @@ const std::string& Archive::get_string(const std::string& name) const {
 }
 
 void Archive::set_generator_state(const std::string& prefix, const GeneratorState& state) {
-  // The 64-bit words are stored as their int64 bit patterns (two's complement), so none is lost.
-  for (int i = 0; i < 4; ++i) set(prefix + ".s" + std::to_string(i), static_cast<std::int64_t>(state.s[i]));
+  std::vector<std::int64_t> words(state.words.begin(), state.words.end());
+  set(prefix + ".engine", "mt19937");
+  set(prefix + ".words", ag::tensor(words, {GeneratorState::kWords}));
+  set(prefix + ".index", static_cast<std::int64_t>(state.index));
+  // The 64-bit seed as its int64 bit pattern (two's complement), so that none is lost.
   set(prefix + ".seed", static_cast<std::int64_t>(state.seed));
-  set(prefix + ".has_spare_normal", static_cast<std::int64_t>(state.has_spare_normal));
-  set(prefix + ".spare_normal", state.spare_normal);
+  set(prefix + ".has_next_normal", static_cast<std::int64_t>(state.next_normal.has_value()));
+  set(prefix + ".next_normal", state.next_normal.value_or(0.0));
 }
 
 GeneratorState Archive::generator_state(const std::string& prefix) const {
-  GeneratorState state;
-  bool all_zero = true;
-  for (int i = 0; i < 4; ++i) {
-    state.s[i] = static_cast<std::uint64_t>(get_int(prefix + ".s" + std::to_string(i)));
-    all_zero = all_zero && state.s[i] == 0;
-  }
-  if (all_zero)
+  if (!has_value(prefix + ".engine") && has_value(prefix + ".s0"))
     throw SerializeError("", value_field(prefix + ".s0"),
-                         "the generator state is all zeros, which a seeded xoshiro256** generator never reaches");
+                         "this generator state is of ag's former engine (xoshiro256**), which cannot continue "
+                         "PyTorch's mt19937 stream; the model and optimizer load, the random stream cannot");
+  const std::string& engine = get_string(prefix + ".engine");
+  if (engine != "mt19937")
+    throw SerializeError("", value_field(prefix + ".engine"), "expected \"mt19937\", got " + serialize::detail::quote(engine));
+  GeneratorState state;
+  const std::string words_name = prefix + ".words";
+  const Tensor& words = tensor(words_name);
+  const std::string words_field = "tensor " + serialize::detail::quote(words_name);
+  if (words.dtype() != kInt64 || words.dim() != 1 || words.numel() != GeneratorState::kWords)
+    throw SerializeError("", words_field, "expected int64 of shape [624], got " + std::string(dtype_name(words.dtype())) +
+                                              " of shape " + to_string(words.shape()));
+  std::vector<std::int64_t> w = words.contiguous().to_vector<std::int64_t>();
+  bool all_zero = true;
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    if (w[i] < 0 || w[i] > 0xffffffffLL)
+      throw SerializeError("", words_field, "word " + std::to_string(i) + " is " + std::to_string(w[i]) +
+                                                ", outside the 32-bit range");
+    state.words[i] = static_cast<std::uint32_t>(w[i]);
+    all_zero = all_zero && w[i] == 0;
+  }
+  if (all_zero) throw SerializeError("", words_field, "all 624 words are 0, a state mt19937 never reaches");
+  std::int64_t index = get_int(prefix + ".index");
+  if (index < 0 || index > GeneratorState::kWords)
+    throw SerializeError("", value_field(prefix + ".index"), "expected 0..624, got " + std::to_string(index));
+  state.index = static_cast<std::int32_t>(index);
   state.seed = static_cast<std::uint64_t>(get_int(prefix + ".seed"));
-  std::int64_t spare = get_int(prefix + ".has_spare_normal");
-  if (spare != 0 && spare != 1)
-    throw SerializeError("", value_field(prefix + ".has_spare_normal"),
-                         "expected 0 or 1, got " + std::to_string(spare));
-  state.has_spare_normal = spare == 1;
-  state.spare_normal = get_double(prefix + ".spare_normal");
+  std::int64_t cached = get_int(prefix + ".has_next_normal");
+  if (cached != 0 && cached != 1)
+    throw SerializeError("", value_field(prefix + ".has_next_normal"), "expected 0 or 1, got " + std::to_string(cached));
+  if (cached == 1) state.next_normal = get_double(prefix + ".next_normal");
   return state;
 }
 

@@ -82,8 +82,10 @@ class Archive {
   std::vector<std::pair<std::string, ArchiveValue>> values_with_prefix(const std::string& prefix) const;
 
   // ---- generator state ----------------------------------------------------------------------
-  /// Stores a Generator's state as the values "prefix.s0".."prefix.s3", "prefix.seed" (64-bit
-  /// patterns as int64), "prefix.has_spare_normal" (0/1) and "prefix.spare_normal" (float64).
+  /// Stores a Generator's state under "prefix.": "engine" ("mt19937"), the tensor "words" (the
+  /// 624 state words as int64 [624]), "index", "seed" (its 64-bit pattern as int64),
+  /// "has_next_normal" (0/1) and "next_normal" (float64). Reading it back checks each of them;
+  /// a state saved by ag's former xoshiro256** generator is refused with a SerializeError that says so.
   ///
   ///     a.set_generator_state("rng", ag::default_generator().get_state());
   ///     ag::default_generator().set_state(b.generator_state("rng"));   // replays the same numbers

@@ -86,6 +86,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck, ArchiveForma
   if (ck.scheduler) put_state(a, kScheduler, *ck.scheduler);
   if (ck.generator) a.set_generator_state(kGenerator, *ck.generator);
   for (const auto& [name, value] : ck.metadata.values()) copy_value(a, std::string(kMeta) + "." + name, value);
+  a.set_tensors(kMeta, ck.metadata.tensors());
   save_archive(a, path, format);
 }
 
@@ -99,6 +100,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   if (has_prefix(a, kScheduler)) ck.scheduler = get_state(a, kScheduler, path);
   if (!a.values_with_prefix(kGenerator).empty()) ck.generator = a.generator_state(kGenerator);
   for (const auto& [name, value] : a.values_with_prefix(kMeta)) copy_value(ck.metadata, name, value);
+  ck.metadata.set_tensors("", a.tensors_with_prefix(kMeta));
   return ck;
 }
 
@@ -110,6 +112,7 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
   if (scheduler) ck.scheduler = scheduler->state_dict();
   ck.generator = default_generator().get_state();
   for (const auto& [name, value] : metadata.values()) copy_value(ck.metadata, name, value);
+  ck.metadata.set_tensors("", metadata.tensors());
   save_checkpoint(path, ck);
 }
 

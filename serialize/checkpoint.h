@@ -56,7 +56,7 @@ struct Checkpoint {
   std::optional<optim::StateDict> optimizer;
   std::optional<optim::StateDict> scheduler;
   std::optional<GeneratorState> generator;
-  /// Plain values of the caller's (step, epoch, notes...): an Archive holding values only.
+  /// The caller's own values and tensors (step, epoch, notes, a DataLoader's state...).
   Archive metadata;
 };
 

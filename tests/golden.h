@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -96,6 +97,29 @@ inline ag::Tensor leaf(const ag::Tensor& value, Layout layout = Layout::Contiguo
 /// Gradients of L = sum(y * upstream) with respect to `inputs`, for cases whose inputs are fresh.
 inline std::vector<ag::Tensor> grads_of(const ag::Tensor& y, const ag::Tensor& upstream, const std::vector<ag::Tensor>& inputs) {
   return ag::grad({y}, inputs, {upstream}, false, false, true);
+}
+
+/// The numbers of a printed text, as printed ("0.6614", "-1.5228", "3"), leaving out digits that
+/// are part of a word (EmbeddingBackward0): to compare what ag and PyTorch print for the same values.
+inline std::vector<std::string> printed_numbers(const std::string& text) {
+  std::vector<std::string> out;
+  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    bool starts = std::isdigit(static_cast<unsigned char>(text[i])) ||
+                  (text[i] == '-' && i + 1 < text.size() && std::isdigit(static_cast<unsigned char>(text[i + 1])));
+    if (!starts || (i > 0 && word(text[i - 1]))) continue;
+    std::size_t j = i + 1;
+    while (j < text.size() && (std::isdigit(static_cast<unsigned char>(text[j])) || text[j] == '.' || text[j] == 'e' ||
+                               (text[j] == '-' && text[j - 1] == 'e')))
+      ++j;
+    if (j < text.size() && word(text[j])) {  // the digits begin a word
+      i = j;
+      continue;
+    }
+    out.push_back(text.substr(i, j - i));
+    i = j - 1;
+  }
+  return out;
 }
 
 }  // namespace golden

@@ -6,11 +6,14 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 #include <string>
+
+#include "golden.h"
 
 #ifndef AG_EXAMPLES_DIR
 #define AG_EXAMPLES_DIR ""
@@ -139,6 +142,20 @@ TEST_F(Examples, EmbeddingVsLinearRetellsTheArticle) {
                            "y.shape = [5]", "equal to lin(x): true", "invalid_argument: Linear.weight", "[12]",
                            "same values: true, same gradients: true"})
     EXPECT_TRUE(contains(r.out, part)) << "missing: " << part;
+  // Each cell prints the numbers PyTorch 1.13 prints for the same calls (tests/data/seed_article.json).
+  std::ifstream in(std::string(AG_TEST_DATA_DIR) + "/seed_article.json");
+  ASSERT_TRUE(in.good());
+  const golden::json doc = golden::json::parse(in);
+  const std::vector<std::string> printed = golden::printed_numbers(r.out);
+  int cells = 0;
+  for (const auto& c : doc.at("cases")) {
+    if (c.at("name").get<std::string>().rfind("example_", 0) != 0) continue;
+    std::vector<std::string> want = golden::printed_numbers(c.at("printed"));
+    EXPECT_NE(std::search(printed.begin(), printed.end(), want.begin(), want.end()), printed.end())
+        << c.at("name") << ": the example does not print PyTorch's\n" << c.at("printed").get<std::string>();
+    ++cells;
+  }
+  EXPECT_EQ(cells, 7);
 }
 
 TEST_F(Examples, AutogradGraphTourWritesTheGraph) {

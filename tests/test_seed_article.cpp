@@ -1,10 +1,16 @@
-// The cells of "Embedding and Linear", the article ag's walkthrough retells, as tests of ag's
-// behaviour (not of PyTorch's random numbers).
+// The cells of "Embedding and Linear", the article ag's walkthrough retells: ag's behaviour, and
+// the numbers the README tour and examples/embedding_vs_linear print, against what PyTorch 1.13
+// prints for the same calls (tests/data/seed_article.json, made by tests/data/make_rng.py).
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <iostream>
+#include <sstream>
 
+#include "ag/data/data.h"
 #include "ag/nn/nn.h"
+#include "golden.h"
 
 namespace nn = ag::nn;
 using ag::Tensor;
@@ -164,4 +170,153 @@ TEST(SeedArticle, EmbeddingEqualsBiasFreeLinearOnOneHot) {
   (a * upstream).sum().backward();
   (b * upstream).sum().backward();
   EXPECT_TRUE(ag::allclose(emb.weight.grad(), lin.weight.grad().t(), 1e-6, 1e-6));
+}
+
+// ---- the printed numbers, next to PyTorch's -------------------------------------------------------
+
+namespace {
+
+/// What ag prints and holds for one cell: the text, and the tensors under the names PyTorch's use.
+struct Printed {
+  std::string text;
+  std::map<std::string, Tensor> values;
+};
+
+std::string str(const Tensor& t) {
+  std::ostringstream os;
+  os << t;
+  return os.str();
+}
+
+/// The cells as the README's snippets and examples/embedding_vs_linear run them.
+std::map<std::string, std::function<Printed()>> ag_cells() {
+  std::map<std::string, std::function<Printed()>> cells;
+  cells["readme_embedding"] = [] {
+    ag::manual_seed(1);
+    nn::Embedding emb(3, 5);
+    Tensor y = emb(ag::tensor({0}));
+    std::ostringstream os;
+    os << y << "\n" << emb.weight;
+    return Printed{os.str(), {{"lookup", y}, {"weight", emb.weight}}};
+  };
+  cells["readme_from_pretrained"] = [] {
+    ag::manual_seed(1);
+    Tensor emb_weight = ag::rand({3, 5}, ag::requires_grad());
+    auto emb2 = nn::Embedding::from_pretrained(emb_weight);
+    Tensor y = (*emb2)(ag::tensor({0}));
+    return Printed{str(y) + "\n" + (emb2->weight.requires_grad() ? "true" : "false"), {{"lookup", y}}};
+  };
+  cells["readme_linear"] = [] {
+    ag::manual_seed(1);
+    nn::Linear lin(3, 5);
+    Tensor x = ag::rand({3});
+    Tensor y = lin(x);
+    std::ostringstream os;
+    os << lin << "\n" << y;
+    return Printed{os.str(), {{"weight", lin.weight}, {"bias", lin.bias}, {"x", x}, {"y", y}}};
+  };
+  cells["readme_randn_randperm"] = [] {
+    ag::manual_seed(0);
+    Tensor a = ag::randn({3}), b = ag::randperm(5);
+    return Printed{str(a) + " " + str(b), {{"randn", a}, {"randperm", b}}};
+  };
+  cells["readme_dataloader"] = [] {
+    ag::manual_seed(0);
+    ag::data::TensorDataset ds(ag::arange(10, ag::kFloat32).unsqueeze(1), ag::arange(10));
+    ag::data::DataLoader loader(ds, ag::data::DataLoaderOptions().batch_size(4).shuffle(true));
+    Printed p;
+    int i = 0;
+    for (auto& [xb, yb] : loader) {
+      p.text += (i ? "\n" : "") + str(yb);
+      p.values["batch" + std::to_string(i++)] = yb;
+    }
+    return p;
+  };
+  // examples/embedding_vs_linear
+  cells["example_cell3_lookups"] = [] {
+    ag::manual_seed(1);
+    nn::Embedding emb(3, 5);
+    Printed p;
+    for (std::int64_t i = 0; i < 3; ++i) {
+      Tensor y = emb(ag::tensor({i}));
+      p.text += (i ? "\n" : "") + ("emb([" + std::to_string(i) + "]) = ") + str(y);
+      p.values["emb" + std::to_string(i)] = y;
+    }
+    return p;
+  };
+  cells["example_cell7_weight"] = [] {
+    ag::manual_seed(1);
+    nn::Embedding emb(3, 5);
+    return Printed{str(emb.weight), {{"weight", emb.weight}}};
+  };
+  cells["example_cell8_from_pretrained"] = [] {
+    ag::manual_seed(1);
+    Tensor emb_weight = ag::rand({3, 5}, ag::requires_grad());
+    Tensor y = (*nn::Embedding::from_pretrained(emb_weight))(ag::tensor({0}));
+    return Printed{"emb2([0]) = " + str(y) + "\nemb_weight[0] = " + str(emb_weight[0].detach()), {{"lookup", y}}};
+  };
+  auto linear_cells = [](int upto) {
+    ag::manual_seed(1);
+    nn::Linear lin(3, 5);
+    Tensor x = ag::rand({3});
+    Tensor y = lin(x);
+    if (upto == 9) return Printed{"y = " + str(y), {{"y", y}}};
+    Tensor by_hand = x.matmul(lin.weight.t()) + lin.bias;
+    if (upto == 10) return Printed{"x.matmul(w.t()) + b = " + str(by_hand), {{"by_hand", by_hand}}};
+    try {
+      lin.weight = nn::Parameter(ag::rand({3, 5}, ag::requires_grad()));
+    } catch (const std::invalid_argument&) {
+    }
+    lin.weight = nn::Parameter(ag::rand({5, 3}));
+    Tensor y2 = lin(x);
+    return Printed{"lin(x) = " + str(y2), {{"y", y2}}};
+  };
+  cells["example_cell9_linear"] = [=] { return linear_cells(9); };
+  cells["example_cell10_by_hand"] = [=] { return linear_cells(10); };
+  cells["example_cell11_new_weight"] = [=] { return linear_cells(11); };
+  cells["example_cell12_lookup"] = [] {
+    ag::manual_seed(1);
+    nn::Embedding e(4, 3);
+    nn::Linear l(nn::LinearOptions(4, 3).bias(false));
+    {
+      ag::NoGradGuard no_grad;
+      l.weight.copy_(e.weight.t());
+    }
+    Tensor idx = ag::tensor({2, 0, 2});
+    Tensor a = e(idx), b = l(ag::one_hot(idx, 4).to(ag::kFloat32));
+    return Printed{"lookup:          " + str(a) + "\none-hot @ W^T:   " + str(b), {{"lookup", a}, {"product", b}}};
+  };
+  return cells;
+}
+
+}  // namespace
+
+// The README tour and the example print PyTorch's numbers for the same calls after the same seed.
+// The texts differ only where the libraries' names do (LinearBackward0 for PyTorch's AddBackward0,
+// bias=true for bias=True) and where PyTorch wraps a long line; the numbers are the same.
+TEST(SeedArticle, TheReadmeAndTheExamplePrintPyTorchsNumbers) {
+  auto cells = ag_cells();
+  std::ifstream in(std::string(AG_TEST_DATA_DIR) + "/seed_article.json");
+  ASSERT_TRUE(in.good()) << "cannot open seed_article.json";
+  const golden::json doc = golden::json::parse(in);
+  ASSERT_EQ(doc.at("cases").size(), cells.size());
+  for (const auto& c : doc.at("cases")) {
+    const std::string name = c.at("name");
+    ASSERT_TRUE(cells.count(name)) << "no ag cell for " << name;
+    Printed ag_side = cells[name]();
+    const std::string torch_side = c.at("printed");
+    std::cout << "---- " << name << "\n[PyTorch 1.13]\n" << torch_side << "\n[ag]\n" << ag_side.text << "\n";
+    EXPECT_EQ(golden::printed_numbers(ag_side.text), golden::printed_numbers(torch_side))
+        << name << "\nag prints:\n" << ag_side.text << "\nPyTorch prints:\n" << torch_side;
+    for (const auto& [k, t] : c.at("values").items()) {
+      ASSERT_TRUE(ag_side.values.count(k)) << name << ": ag holds no " << k;
+      Tensor mine = ag_side.values[k].detach(), theirs = golden::to_tensor(t);
+      // Drawn values are PyTorch's bit for bit; a Linear's output sums its products in another
+      // order than PyTorch's BLAS does, so it agrees to float32 rounding.
+      if (k == "y" || k == "by_hand" || k == "product")
+        EXPECT_TRUE(golden::close(mine, theirs, 1e-6)) << name << ": " << k;
+      else
+        EXPECT_TRUE(ag::equal(mine, theirs)) << name << ": " << k << " differs";
+    }
+  }
 }

@@ -326,28 +326,71 @@ TEST(ArchiveRoundTrip, SafetensorsAndNpyExtensionsPointToTheirOwnSavers) {
 TEST(ArchiveRoundTrip, GeneratorStateReplaysTheSameNumbers) {
   for (ArchiveFormat f : {ArchiveFormat::Binary, ArchiveFormat::Json}) {
     ag::Generator gen(2024);
-    gen.normal();  // leaves a spare normal in the state
+    ag::randn({1}, {}, &gen);  // leaves the second value of its pair in the cache
     Archive a;
     a.set_generator_state("rng", gen.get_state());
     Archive b = round_trip(a, f);
-    std::vector<double> expected, actual;
-    for (int i = 0; i < 8; ++i) expected.push_back(i % 2 ? gen.normal() : gen.uniform());
     ag::Generator other(7);
     other.set_state(b.generator_state("rng"));
-    for (int i = 0; i < 8; ++i) actual.push_back(i % 2 ? other.normal() : other.uniform());
-    EXPECT_EQ(actual, expected);
+    // The cached normal first, then the engine's words, one at a time and in a block.
+    for (auto draw : {+[](ag::Generator* g) { return ag::randn({1}, {}, g); },
+                      +[](ag::Generator* g) { return ag::rand({5}, ag::kFloat64, g); },
+                      +[](ag::Generator* g) { return ag::randn({40}, {}, g); }})
+      EXPECT_TRUE(ag::equal(draw(&other), draw(&gen)));
+    EXPECT_EQ(other.random(), gen.random());
     EXPECT_EQ(other.initial_seed(), 2024u);
   }
 }
 
-TEST(ArchiveRoundTrip, GeneratorStateIsCheckedOnTheWayBack) {
+TEST(ArchiveRoundTrip, GeneratorStateKeepsA64BitSeedAndAnEngineAboutToTwist) {
+  ag::Generator gen(0xfedcba9876543210ULL);
+  for (int i = 0; i < 624; ++i) gen.random();  // the next word needs a twist
   Archive a;
-  a.set_generator_state("rng", ag::GeneratorState{});  // all zeros: never a real state
-  EXPECT_TRUE(throws_serialize_error([&] { a.generator_state("rng"); }, {"rng.s0", "all zeros"}));
-  a.set_generator_state("rng", ag::Generator(1).get_state());
-  a.set("rng.has_spare_normal", 2);
-  EXPECT_TRUE(throws_serialize_error([&] { a.generator_state("rng"); }, {"rng.has_spare_normal", "0 or 1"}));
-  EXPECT_TRUE(throws_serialize_error([&] { a.generator_state("gen"); }, {"gen.s0", "not in the archive"}));
+  a.set_generator_state("rng", gen.get_state());
+  Archive b = round_trip(a, ArchiveFormat::Binary);
+  ag::GeneratorState s = b.generator_state("rng");
+  EXPECT_EQ(s.seed, 0xfedcba9876543210ULL);
+  EXPECT_EQ(s.index, 624);
+  EXPECT_FALSE(s.next_normal.has_value());
+  ag::Generator other;
+  other.set_state(s);
+  EXPECT_EQ(other.random64(), gen.random64());
+}
+
+TEST(ArchiveRoundTrip, GeneratorStateIsCheckedOnTheWayBack) {
+  auto state = [] {
+    Archive a;
+    a.set_generator_state("rng", ag::Generator(1).get_state());
+    return a;
+  };
+  Archive a = state();
+  a.set("rng.words", ag::zeros({624}, ag::kInt64));
+  EXPECT_TRUE(throws_serialize_error([&] { a.generator_state("rng"); }, {"rng.words", "all 624 words are 0"}));
+  a = state();
+  a.set("rng.words", ag::zeros({623}, ag::kInt64));
+  EXPECT_TRUE(throws_serialize_error([&] { a.generator_state("rng"); }, {"rng.words", "[624]", "[623]"}));
+  a = state();
+  a.set("rng.words", ag::full({624}, -1, ag::kInt64));
+  EXPECT_TRUE(throws_serialize_error([&] { a.generator_state("rng"); }, {"word 0 is -1", "32-bit"}));
+  a = state();
+  a.set("rng.index", 625);
+  EXPECT_TRUE(throws_serialize_error([&] { a.generator_state("rng"); }, {"rng.index", "0..624", "625"}));
+  a = state();
+  a.set("rng.has_next_normal", 2);
+  EXPECT_TRUE(throws_serialize_error([&] { a.generator_state("rng"); }, {"rng.has_next_normal", "0 or 1"}));
+  a = state();
+  a.set("rng.engine", "philox");
+  EXPECT_TRUE(throws_serialize_error([&] { a.generator_state("rng"); }, {"rng.engine", "mt19937", "philox"}));
+  EXPECT_TRUE(throws_serialize_error([&] { a.generator_state("gen"); }, {"gen.engine", "not in the archive"}));
+}
+
+TEST(ArchiveRoundTrip, AFormerXoshiroGeneratorStateIsRefusedWithAReason) {
+  Archive a;  // what ag wrote before its generator followed PyTorch's
+  for (int i = 0; i < 4; ++i) a.set("rng.s" + std::to_string(i), std::int64_t{i + 1});
+  a.set("rng.seed", 5);
+  a.set("rng.has_spare_normal", 0);
+  a.set("rng.spare_normal", 0.0);
+  EXPECT_TRUE(throws_serialize_error([&] { a.generator_state("rng"); }, {"rng.s0", "xoshiro256**", "mt19937"}));
 }
 
 // ---- the formats as other tools see them --------------------------------------------------------

@@ -1,5 +1,6 @@
 // Threads: ag has no global state that training touches (grad mode, the small-block pool and the
-// engine's scratch counters are per thread; the default generator locks; the live-node counter is
+// engine's scratch counters are per thread; every draw from a generator holds its lock, and a
+// GeneratorGuard gives a thread a default generator of its own; the live-node counter is
 // atomic), so independent models can train on separate threads at once. These tests show it, and
 // are the ones the ThreadSanitizer build (`cmake --preset tsan`) is there to watch.
 
@@ -144,6 +145,80 @@ TEST(ThreadSafety, DefaultGeneratorSharedByTwoThreadsHandsOutEachDrawOnce) {
   std::sort(both.begin(), both.end());
   std::sort(one_thread.begin(), one_thread.end());
   EXPECT_EQ(both, one_thread);
+}
+
+TEST(ThreadSafety, EachFillFromASharedGeneratorIsOneUnbrokenRunOfItsStream) {
+  // The lock is held for a whole tensor: every fill of one thread is one of the single thread's
+  // fills (a normal block, 32 uniforms turned into normals, included), never a mix of two.
+  const int fills = 300, n = 32;
+  manual_seed(9);
+  std::vector<std::vector<float>> slots;
+  for (int i = 0; i < 2 * fills; ++i) slots.push_back(randn({n}).to_vector<float>());
+  std::sort(slots.begin(), slots.end());
+
+  manual_seed(9);
+  std::vector<std::vector<float>> got[2];
+  StartLine start(2);
+  auto draw = [&](int k) {
+    start.arrive_and_wait();
+    for (int i = 0; i < fills; ++i) got[k].push_back(randn({n}).to_vector<float>());
+  };
+  std::thread t0(draw, 0), t1(draw, 1);
+  t0.join();
+  t1.join();
+  std::vector<std::vector<float>> both = got[0];
+  both.insert(both.end(), got[1].begin(), got[1].end());
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(both, slots);
+}
+
+TEST(ThreadSafety, AGeneratorGuardGivesEachThreadItsOwnRepeatableStream) {
+  // Layers, dropout and ag::rand without a generator draw from the thread's guarded generator:
+  // each thread gets what it gets alone, whatever the other does, and the process-wide default
+  // generator is left alone.
+  auto work = [](std::uint64_t seed) {
+    Generator gen(seed);
+    GeneratorGuard guard(gen);
+    nn::Linear layer(6, 4);
+    std::vector<float> out;
+    for (int i = 0; i < 50; ++i) {
+      Tensor y = nn::functional::dropout(layer(rand({3, 6})), 0.3, true);
+      std::vector<float> v = y.detach().to_vector<float>();
+      out.insert(out.end(), v.begin(), v.end());
+    }
+    return out;
+  };
+  const std::vector<float> alone1 = work(1), alone2 = work(2);
+  manual_seed(5);
+  const GeneratorState before = default_generator().get_state();
+  std::vector<float> got1, got2;
+  StartLine start(2);
+  std::thread t1([&] { start.arrive_and_wait(); got1 = work(1); });
+  std::thread t2([&] { start.arrive_and_wait(); got2 = work(2); });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(got1, alone1);
+  EXPECT_EQ(got2, alone2);
+  EXPECT_EQ(default_generator().get_state().words, before.words);
+  EXPECT_EQ(default_generator().get_state().index, before.index);
+}
+
+TEST(ThreadSafety, GeneratorGuardsNestAndEndWithTheirScope) {
+  Generator outer(1), inner(2);
+  EXPECT_NE(&default_generator(), &outer);
+  {
+    GeneratorGuard a(outer);
+    EXPECT_EQ(&default_generator(), &outer);
+    {
+      GeneratorGuard b(inner);
+      EXPECT_EQ(&default_generator(), &inner);
+      manual_seed(77);  // seeds the thread's default: inner
+    }
+    EXPECT_EQ(&default_generator(), &outer);
+  }
+  EXPECT_NE(&default_generator(), &outer);
+  EXPECT_EQ(inner.initial_seed(), 77u);
+  EXPECT_EQ(outer.initial_seed(), 1u);
 }
 
 TEST(ThreadSafety, TensorsMadeOnOneThreadCanBeFreedOnAnother) {

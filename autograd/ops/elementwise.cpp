@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "ag/autograd/generator.h"
 #include "ag/autograd/node.h"
 #include "ag/autograd/ops.h"
 #include "ag/autograd/ops/inplace.h"
@@ -927,32 +926,6 @@ Tensor& Tensor::copy_(const Tensor& src) {
     });
     rebase(*this, marker);
   }
-  return *this;
-}
-
-Tensor& Tensor::uniform_(double from, double to, Generator* gen) {
-  check_inplace(*this, "uniform_", false);
-  AG_CHECK(from <= to, "uniform_: expected from <= to, got from=", from, " to=", to);
-  Tensor fresh = is_contiguous() ? *this : detail::make_tensor(shape(), dtype());
-  dispatch_floating(dtype(), "uniform_", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    (gen ? *gen : default_generator()).fill_uniform(detail::data<T>(fresh), numel(), from, to);
-  });
-  if (!fresh.is_same(*this)) detail::copy_values(*this, fresh);
-  detail::bump_version(*this);
-  return *this;
-}
-
-Tensor& Tensor::normal_(double mean, double std, Generator* gen) {
-  check_inplace(*this, "normal_", false);
-  AG_CHECK(std >= 0, "normal_: std must be non-negative, got ", std);
-  Tensor fresh = is_contiguous() ? *this : detail::make_tensor(shape(), dtype());
-  dispatch_floating(dtype(), "normal_", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    (gen ? *gen : default_generator()).fill_normal(detail::data<T>(fresh), numel(), mean, std);
-  });
-  if (!fresh.is_same(*this)) detail::copy_values(*this, fresh);
-  detail::bump_version(*this);
   return *this;
 }
 
