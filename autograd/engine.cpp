@@ -1,164 +1,39 @@
-// The autograd engine: graph nodes, hooks, and the reverse walk.
+// The autograd engine: one backward or grad call is one GraphTask, which holds everything the
+// call needs and nothing outlives it, so calls can nest (backward inside a hook or a custom
+// Function) and run on several threads at once.
 //
-// backward(root):
-//   1. walk the graph from the root once (iteratively) and count, for each node, how many
-//      edges point at it: its dependencies;
-//   2. seed the root's gradient and run the nodes whose dependencies are all done, latest
-//      created first (as PyTorch does); a node's backward turns the gradient of its output into
-//      gradients of its inputs, which accumulate into the next nodes or into leaf slots;
-//   3. free each node's saved tensors right after it ran (unless retain_graph);
-//   4. run leaf hooks and add each leaf's total into its .grad.
+// A GraphTask runs in phases:
+//   1. discover: walk the graph from the roots once (iteratively) and count, for each node, how
+//      many edges point at it: its dependencies;
+//   2. prune (ag::grad only): keep the nodes that lie on a path to one of the requested inputs;
+//   3. seed the roots' gradients, then walk: run the nodes whose dependencies are all done,
+//      latest created first (as PyTorch does). A node's backward turns the gradients of its
+//      outputs into gradients of its inputs, which accumulate into the next nodes, or into the
+//      sinks: one per leaf for backward, one per requested input for ag::grad. A node's saved
+//      tensors are freed right after it ran (unless retain_graph);
+//   4. finish: backward adds each leaf's sink into its .grad; ag::grad returns the sinks.
 
 #include "ag/autograd/engine.h"
 
 #include <algorithm>
-#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <mutex>
+#include <sstream>
 #include <unordered_map>
 
+#include "ag/autograd/hooks.h"
 #include "ag/autograd/node.h"
 #include "ag/autograd/ops.h"
 #include "ag/autograd/tensor_impl.h"
 
 namespace ag {
 
-// ---- grad mode ------------------------------------------------------------------------------
-
-namespace {
-thread_local bool t_grad_enabled = true;
-thread_local std::uint64_t t_next_sequence_nr = 0;
-thread_local std::uint32_t t_epoch = 0;
-std::atomic<std::int64_t> g_live_nodes{0};
-}  // namespace
-
-bool GradMode::is_enabled() { return t_grad_enabled; }
-void GradMode::set_enabled(bool enabled) { t_grad_enabled = enabled; }
-
-// ---- hooks ----------------------------------------------------------------------------------
-
-struct HookList {
-  std::vector<std::pair<std::uint64_t, HookFn>> hooks;
-  std::uint64_t next_id = 1;
-
-  static HookHandle add(std::shared_ptr<HookList>& list, HookFn fn) {
-    if (!list) list = std::make_shared<HookList>();
-    std::uint64_t id = list->next_id++;
-    list->hooks.emplace_back(id, std::move(fn));
-    return HookHandle(list, id);
-  }
-  /// Runs every hook in registration order; a hook may replace the gradient.
-  Tensor run(Tensor grad) const {
-    auto snapshot = hooks;  // a hook may remove itself
-    for (auto& entry : snapshot) {
-      Tensor replaced = entry.second(grad);
-      if (!replaced.defined()) continue;
-      AG_CHECK(replaced.shape() == grad.shape(), "register_hook: the hook returned a gradient of shape ",
-               replaced.shape(), " for a tensor of shape ", grad.shape());
-      grad = replaced.dtype() == grad.dtype() ? replaced : replaced.to(grad.dtype());
-    }
-    return grad;
-  }
-};
-
-void HookHandle::remove() {
-  if (auto list = list_.lock()) {
-    auto& h = list->hooks;
-    h.erase(std::remove_if(h.begin(), h.end(), [&](const auto& p) { return p.first == id_; }), h.end());
-  }
-  list_.reset();
-}
-
-// ---- nodes ----------------------------------------------------------------------------------
-
-/// The engine's access to Node's private state.
-struct NodeAccess {
-  static void wire(Node& n, TensorImpl& out, const Tensor* inputs, std::size_t n_inputs, const SavedTensor* saved,
-                   std::size_t n_saved) {
-    n.next_.reserve(n_inputs);
-    for (std::size_t i = 0; i < n_inputs; ++i) {
-      Edge e;
-      if (TensorImpl* in = inputs[i].impl()) {
-        if (const std::shared_ptr<Node>& fn = detail::grad_fn_of(*in)) e.fn = fn;
-        else if (in->requires_grad) e.leaf = inputs[i].impl_ptr();
-      }
-      n.next_.push_back(std::move(e));
-    }
-    for (std::size_t i = 0; i < n_saved; ++i) n.saved_.push_back(saved[i]);
-    n.had_saved_ = n_saved > 0;
-    n.shape_ = out.shape;
-    n.dtype_ = out.dtype;
-  }
-
-  // Moves out the subgraph this node alone owns, so that dropping a graph is a loop, not a
-  // recursion: a 100,000-op chain must not overflow the stack when it is freed.
-  static void take_children(Node& n, std::vector<std::shared_ptr<Node>>& out) {
-    auto take_from = [&](Tensor& t) {
-      TensorImpl* impl = t.impl();
-      if (impl && t.impl_ptr().use_count() == 1 && impl->grad_fn.use_count() == 1)
-        out.push_back(std::move(impl->grad_fn));
-    };
-    for (Edge& e : n.next_)
-      if (e.fn.use_count() == 1) out.push_back(std::move(e.fn));
-    for (SavedTensor& s : n.saved_) take_from(s.tensor);
-    take_from(n.grad_);
-  }
-
-  static std::shared_ptr<HookList>& pre_hooks(Node& n) { return n.pre_hooks_; }
-  static std::weak_ptr<TensorImpl>& retained(Node& n) { return n.retained_; }
-};
-
-Node::Node(const char* name) : name_(name), seq_(t_next_sequence_nr++) { ++g_live_nodes; }
-
-Node::~Node() {
-  std::vector<std::shared_ptr<Node>> pending;
-  NodeAccess::take_children(*this, pending);
-  while (!pending.empty()) {
-    std::shared_ptr<Node> n = std::move(pending.back());
-    pending.pop_back();
-    NodeAccess::take_children(*n, pending);
-  }  // each n is destroyed here with nothing left to recurse into
-  --g_live_nodes;
-}
-
-std::int64_t Node::live_count() { return g_live_nodes.load(); }
-
-TensorImpl::~TensorImpl() = default;  // a grad_fn owned alone unwinds its graph iteratively (~Node)
-
-std::string Edge::name() const {
-  if (fn) return fn->name();
-  if (leaf) return "AccumulateGrad";
-  return "None";
-}
-
-bool BackwardContext::needs_grad(std::size_t i) const {
-  return i < node_.next_functions().size() && node_.next_functions()[i].valid();
-}
-
-SavedTensor save(const Tensor& input) { return SavedTensor{input, input.version(), false}; }
-
-SavedTensor save_output(const Tensor& output) {
-  return SavedTensor{detail::make_alias(output), output.version(), true};
-}
-
-bool needs_grad_any(const std::vector<Tensor>& inputs) {
-  if (!GradMode::is_enabled()) return false;
-  for (const Tensor& t : inputs)
-    if (t.defined() && t.requires_grad()) return true;
-  return false;
-}
-
-void detail::connect(const std::shared_ptr<Node>& node, TensorImpl& out, const Tensor* inputs, std::size_t n_inputs,
-                     const SavedTensor* saved, std::size_t n_saved) {
-  NodeAccess::wire(*node, out, inputs, n_inputs, saved, n_saved);
-  out.grad_fn = node;
-  if (out.base) out.view_version = out.storage->version;  // a view's node is current as of now
-}
-
-// ---- gradient accumulation ----------------------------------------------------------------
-
 namespace {
 
-/// The one place gradients are summed: checks the shape, never writes into `incoming`
-/// (it may be shared, e.g. `x + x` passes the same gradient to both inputs).
+/// The one place gradients are summed: checks the shape, never writes into `incoming` (it may be
+/// shared, e.g. `x + x` passes the same gradient to both inputs).
 void accumulate_grad(Tensor& slot, const Tensor& incoming, const char* where) {
   if (!slot.defined()) {
     slot = incoming;
@@ -169,325 +44,442 @@ void accumulate_grad(Tensor& slot, const Tensor& incoming, const char* where) {
   slot = slot + incoming;
 }
 
+/// Runs a tensor's gradient hooks in order; each may replace the gradient.
+Tensor run_hooks(const HookList* hooks, Tensor grad) {
+  if (!hooks) return grad;
+  for (const HookFn& hook : hooks->snapshot()) {
+    Tensor replaced = hook(grad);
+    if (!replaced.defined()) continue;
+    AG_CHECK(replaced.shape() == grad.shape(), "register_hook: the hook returned a gradient of shape ",
+             replaced.shape(), " for a tensor of shape ", grad.shape());
+    grad = replaced.dtype() == grad.dtype() ? replaced : replaced.to(grad.dtype());
+  }
+  return grad;
+}
+
 /// Whether `g` can become a leaf's .grad as it is: nobody else sees its memory, and it is laid
-/// out as the leaf (PyTorch's gradient layout contract: .grad has the strides of its tensor
-/// when that tensor is dense, as a transposed weight), so that optimizers can walk both at once.
+/// out as the leaf (PyTorch's gradient layout contract: .grad has the strides of its tensor when
+/// that tensor is dense, as a transposed weight), so that optimizers can walk both at once.
 bool can_steal(const Tensor& g, const TensorImpl& leaf) {
   const TensorImpl& gi = *g.impl();
   if (g.impl_ptr().use_count() != 1 || gi.storage.use_count() != 1 || gi.grad_fn || gi.offset != 0) return false;
-  if (leaf.contiguous) return gi.contiguous;
-  return gi.strides == leaf.strides;
+  return leaf.contiguous ? gi.contiguous : gi.strides == leaf.strides;
 }
 
-/// Adds one backward pass's total gradient into a leaf's .grad, as PyTorch's AccumulateGrad.
+/// Accumulation into a leaf that several threads may share is serialised, by one of a few
+/// locks chosen by the leaf's address.
+std::mutex& leaf_lock(const TensorImpl* leaf) {
+  static std::mutex locks[64];
+  return locks[(reinterpret_cast<std::uintptr_t>(leaf) >> 6) % 64];
+}
+
+/// Adds one pass's total gradient into a leaf's .grad, as PyTorch's AccumulateGrad, then runs
+/// the leaf's post-accumulate-grad hooks.
 void accumulate_into_leaf(const std::shared_ptr<TensorImpl>& leaf_ptr, Tensor g, bool create_graph) {
   TensorImpl& leaf = *leaf_ptr;
-  if (leaf.hooks) g = leaf.hooks->run(std::move(g));
-  Tensor& grad = leaf.grad;
-  if (!grad.defined()) {
-    // Take the buffer when nobody else can see it and its layout fits; otherwise copy, so that
-    // later in-place accumulation never writes into someone else's tensor.
-    if (!create_graph && can_steal(g, leaf)) {
-      grad = g;
+  AutoGradMode mode(create_graph);
+  g = run_hooks(leaf.hooks.get(), std::move(g));
+  {
+    std::lock_guard<std::mutex> lock(leaf_lock(&leaf));
+    Tensor& grad = leaf.grad;
+    if (grad.defined() && !create_graph) {
+      AG_CHECK_STATE(grad.shape() == g.shape(), "autograd: the .grad of a leaf has shape ", grad.shape(),
+                     " but the new gradient has shape ", g.shape(), "; reset it with set_grad({}) or zero_grad()");
+      NoGradGuard no_grad;
+      grad.add_(g);
+    } else if (grad.defined()) {
+      grad = grad + g;
     } else if (create_graph) {
       grad = g.clone();
+    } else if (can_steal(g, leaf)) {  // else copy: later in-place accumulation must not write into others' data
+      grad = g;
     } else {
-      Tensor fresh = detail::make_tensor_like(Tensor(leaf_ptr), g.dtype());
-      detail::copy_values(fresh, g);
-      grad = fresh;
+      grad = detail::make_tensor_like(Tensor(leaf_ptr), g.dtype());
+      detail::copy_values(grad, g);
     }
-  } else if (!create_graph) {
-    AG_CHECK_STATE(grad.shape() == g.shape(), "autograd: the .grad of a leaf has shape ", grad.shape(),
-                   " but the new gradient has shape ", g.shape(), "; reset it with set_grad({}) or zero_grad()");
-    NoGradGuard no_grad;
-    grad.add_(g);
-  } else {
-    grad = grad + g;
   }
+  if (leaf.post_accumulate_hooks)
+    for (const PostAccumulateGradHookFn& hook : leaf.post_accumulate_hooks->snapshot()) hook(Tensor(leaf_ptr));
 }
 
-Tensor ones_for(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+double norm_or_nan(const Tensor& t) {
+  if (!t.defined()) return NAN;
+  NoGradGuard no_grad;
+  return t.to(kFloat64).norm().item<double>();
+}
+
+std::string shapes_str(const Grads& grads) {
+  std::string s;
+  for (std::size_t i = 0; i < grads.size(); ++i)
+    s += (i ? ", " : "") + (grads[i].defined() ? to_string(grads[i].shape()) : std::string("none"));
+  return "(" + s + ")";
+}
+
+thread_local BackwardTrace* t_trace = nullptr;
 
 }  // namespace
 
-// ---- the walk ---------------------------------------------------------------------------------
+// ---- the graph task -----------------------------------------------------------------------------
 
-class Engine {
+/// Everything one backward or grad call needs.
+class GraphTask {
  public:
-  /// Runs backward from `roots`. With `inputs`, gradients for those tensors are captured and
-  /// returned instead of being accumulated into any .grad (ag::grad).
-  static std::vector<Tensor> execute(const std::vector<Tensor>& roots, const std::vector<Tensor>& root_grads,
-                                     bool keep_graph, bool create_graph, const std::vector<Tensor>* inputs,
-                                     bool allow_unused);
-};
+  GraphTask(const std::vector<Tensor>& roots, const std::vector<Tensor>& root_grads, bool keep_graph,
+            bool create_graph, const std::vector<Tensor>* inputs)
+      : roots_(roots), root_grads_(root_grads), keep_graph_(keep_graph), create_graph_(create_graph),
+        inputs_(inputs), api_(inputs ? "grad" : "backward") {}
 
-namespace {
-
-struct LeafSlot {
-  std::shared_ptr<TensorImpl> leaf;
-  Tensor grad;
-};
-
-struct ByNewest {
-  bool operator()(const Node* a, const Node* b) const { return a->sequence_nr() < b->sequence_nr(); }
-};
-
-}  // namespace
-
-std::vector<Tensor> Engine::execute(const std::vector<Tensor>& roots, const std::vector<Tensor>& root_grads,
-                                    bool keep_graph, bool create_graph, const std::vector<Tensor>* inputs,
-                                    bool allow_unused) {
-  const char* api = inputs ? "grad" : "backward";
-  AG_CHECK(root_grads.empty() || root_grads.size() == roots.size(), api, ": got ", roots.size(),
-           " tensors but ", root_grads.size(), " gradients");
-  std::uint32_t epoch = ++t_epoch;
-  if (epoch == 0) epoch = ++t_epoch;
-
-  std::vector<Node*> graph;  // every node reachable from the roots
-  std::vector<LeafSlot> leaves;
-  auto leaf_slot = [&](const std::shared_ptr<TensorImpl>& leaf) -> LeafSlot& {
-    std::int32_t s = leaf->backward_slot;
-    if (s < 0 || s >= static_cast<std::int32_t>(leaves.size()) || leaves[s].leaf != leaf) {
-      leaf->backward_slot = static_cast<std::int32_t>(leaves.size());
-      leaves.push_back(LeafSlot{leaf, Tensor()});
-      s = leaf->backward_slot;
-    }
-    return leaves[s];
-  };
-  struct Cleanup {  // on success or error, leave no scratch state behind
-    std::vector<Node*>& graph;
-    std::vector<LeafSlot>& leaves;
-    ~Cleanup() {
-      for (Node* n : graph) n->grad_ = Tensor();
-      for (LeafSlot& l : leaves) l.leaf->backward_slot = -1;
-    }
-  } cleanup{graph, leaves};
-
-  // 1. Seeds and dependency counts.
-  std::vector<Node*> stack;
-  auto discover = [&](Node* n) {
-    if (n->epoch_ == epoch) return;
-    n->epoch_ = epoch;
-    n->deps_ = 0;
-    n->grad_ = Tensor();
-    n->needed_ = inputs == nullptr;
-    graph.push_back(n);
-    stack.push_back(n);
-  };
-  for (std::size_t i = 0; i < roots.size(); ++i) {
-    const Tensor& r = roots[i];
-    AG_CHECK(r.defined(), api, ": tensor ", i, " is undefined");
-    AG_CHECK_STATE(r.requires_grad(), api, ": tensor ", i, " of shape ", r.shape(),
-                   " does not require grad and has no grad_fn, so there is nothing to differentiate. "
-                   "Create the inputs with requires_grad, or check for code under NoGradGuard.");
-    if (r.grad_fn()) discover(r.grad_fn().get());
+  /// Runs the pass; for ag::grad returns one gradient per input (undefined when unreached).
+  std::vector<Tensor> run() {
+    check_roots();
+    discover();
+    if (inputs_) prune();
+    seed();
+    walk();
+    return finish();
   }
-  while (!stack.empty()) {
-    Node* n = stack.back();
-    stack.pop_back();
-    for (Edge& e : n->next_)
-      if (e.fn) {
-        discover(e.fn.get());
-        ++e.fn->deps_;
+
+ private:
+  struct NodeTask {
+    Node* node;
+    Grads grads;  // one per output of the node, summed over the edges into it
+    std::int32_t deps = 0;
+    bool needed = true;
+  };
+  struct Sink {
+    std::shared_ptr<TensorImpl> leaf;  // backward: the leaf; grad: the input, when a leaf
+    Tensor grad;
+  };
+
+  void check_roots() {
+    AG_CHECK(root_grads_.empty() || root_grads_.size() == roots_.size(), api_, ": got ", roots_.size(),
+             " tensors but ", root_grads_.size(), " gradients");
+    for (std::size_t i = 0; i < roots_.size(); ++i) {
+      const Tensor& r = roots_[i];
+      AG_CHECK(r.defined(), api_, ": tensor ", i, " is undefined");
+      AG_CHECK_STATE(r.requires_grad(), api_, ": tensor ", i, " of shape ", r.shape(),
+                     " does not require grad and has no grad_fn, so there is nothing to differentiate. "
+                     "Create the inputs with requires_grad, or check for code under NoGradGuard.");
+    }
+  }
+
+  // 1. Every node reachable from the roots, and its dependency count.
+  void discover() {
+    std::vector<Node*> stack;
+    for (const Tensor& r : roots_)
+      if (Node* n = r.grad_fn().get()) {
+        task_index(n, true);
+        if (fresh_) stack.push_back(n);
       }
+    while (!stack.empty()) {
+      Node* n = stack.back();
+      stack.pop_back();
+      for (const Edge& e : n->next_functions()) {
+        if (!e.fn) continue;
+        std::size_t k = task_index(e.fn.get(), true);
+        if (fresh_) stack.push_back(e.fn.get());
+        ++tasks_[k].deps;
+      }
+    }
   }
 
-  // For ag::grad: which nodes and leaves are the requested inputs, and which nodes lie on a
-  // path to one of them (the others need not run).
-  std::unordered_map<const Node*, std::size_t> target_nodes;
-  std::unordered_map<const TensorImpl*, std::size_t> target_leaves;
-  std::vector<Tensor> captured;
-  if (inputs) {
-    captured.resize(inputs->size());
-    for (std::size_t i = 0; i < inputs->size(); ++i) {
-      const Tensor& in = (*inputs)[i];
+  // 2. ag::grad: sinks for the inputs; only nodes on a path to one of them run.
+  void prune() {
+    for (std::size_t i = 0; i < inputs_->size(); ++i) {
+      const Tensor& in = (*inputs_)[i];
       AG_CHECK(in.defined() && in.requires_grad(), "grad: input ", i,
                " does not require grad, so no gradient can be computed for it");
-      if (in.grad_fn()) target_nodes.emplace(in.grad_fn().get(), i);
-      else target_leaves.emplace(in.impl(), i);
+      sinks_.push_back({in.grad_fn() ? nullptr : in.impl_ptr(), Tensor()});
+      if (in.grad_fn()) node_sinks_[{in.grad_fn().get(), in.impl()->output_nr}] = i;
+      else leaf_sinks_[in.impl()] = i;
     }
-    // Children before parents: a reverse topological order from a Kahn pass over copies.
-    std::unordered_map<Node*, std::int32_t> remaining;
-    for (Node* n : graph) remaining[n] = n->deps_;
-    std::vector<Node*> order, ready;
-    for (Node* n : graph)
-      if (n->deps_ == 0) ready.push_back(n);
+    // Children before parents (a reverse topological order), then a node is needed when an edge
+    // of it reaches an input or a needed node.
+    std::vector<std::int32_t> remaining(tasks_.size());
+    std::vector<std::size_t> order, ready;
+    for (std::size_t k = 0; k < tasks_.size(); ++k)
+      if ((remaining[k] = tasks_[k].deps) == 0) ready.push_back(k);
     while (!ready.empty()) {
-      Node* n = ready.back();
+      std::size_t k = ready.back();
       ready.pop_back();
-      order.push_back(n);
-      for (Edge& e : n->next_)
-        if (e.fn && --remaining[e.fn.get()] == 0) ready.push_back(e.fn.get());
+      order.push_back(k);
+      for (const Edge& e : tasks_[k].node->next_functions())
+        if (e.fn && --remaining[task_index(e.fn.get(), false)] == 0) ready.push_back(task_index(e.fn.get(), false));
     }
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
-      Node* n = *it;
-      for (Edge& e : n->next_) {
-        if (e.fn && (e.fn->needed_ || target_nodes.count(e.fn.get()))) n->needed_ = true;
-        if (e.leaf && target_leaves.count(e.leaf.get())) n->needed_ = true;
+      NodeTask& t = tasks_[*it];
+      t.needed = false;
+      for (const Edge& e : t.node->next_functions())
+        if ((e.fn && (tasks_[task_index(e.fn.get(), false)].needed || node_sinks_.count({e.fn.get(), e.input_nr}))) ||
+            (e.leaf && leaf_sinks_.count(e.leaf.get())))
+          t.needed = true;
+    }
+  }
+
+  // 3a. The roots' gradients.
+  void seed() {
+    for (std::size_t i = 0; i < roots_.size(); ++i) {
+      const Tensor& r = roots_[i];
+      Tensor g = root_grads_.empty() ? Tensor() : root_grads_[i];
+      if (!g.defined()) {
+        AG_CHECK_STATE(r.numel() == 1, api_, ": grad can be created implicitly only for one-element outputs, got "
+                       "shape ", r.shape(), "; pass a gradient of that shape (e.g. ones_like(y)) or reduce it first (y.sum())");
+        g = ones(r.shape(), r.dtype());
+      }
+      AG_CHECK(g.shape() == r.shape(), api_, ": gradient of shape ", g.shape(), " does not match tensor ", i,
+               " of shape ", r.shape());
+      if (g.dtype() != r.dtype()) g = g.to(r.dtype());
+      Edge e;
+      if (r.grad_fn()) e.fn = r.grad_fn(), e.input_nr = r.impl()->output_nr;
+      else e.leaf = r.impl_ptr();
+      send(e, std::move(g), "root");
+    }
+  }
+
+  // 3b. The reverse walk: ready nodes, newest first.
+  void walk() {
+    auto newest = [this](std::size_t a, std::size_t b) { return tasks_[a].node->sequence_nr() < tasks_[b].node->sequence_nr(); };
+    std::vector<std::size_t> ready;
+    for (std::size_t k = 0; k < tasks_.size(); ++k)
+      if (tasks_[k].deps == 0) ready.push_back(k);
+    std::make_heap(ready.begin(), ready.end(), newest);
+    while (!ready.empty()) {
+      std::pop_heap(ready.begin(), ready.end(), newest);
+      const std::size_t k = ready.back();
+      ready.pop_back();
+      run_node(k);
+      for (const Edge& e : tasks_[k].node->next_functions()) {
+        if (!e.fn) continue;
+        const std::size_t next = task_index(e.fn.get(), false);
+        if (--tasks_[next].deps == 0) {
+          ready.push_back(next);
+          std::push_heap(ready.begin(), ready.end(), newest);
+        }
       }
     }
   }
 
-  std::vector<Node*> ready;  // a max-heap by sequence number
-  auto push_ready = [&](Node* n) {
-    ready.push_back(n);
-    std::push_heap(ready.begin(), ready.end(), ByNewest{});
-  };
-  for (std::size_t i = 0; i < roots.size(); ++i) {
-    const Tensor& r = roots[i];
-    Tensor g = root_grads.empty() ? Tensor() : root_grads[i];
-    if (!g.defined()) {
-      AG_CHECK_STATE(r.numel() == 1, api, ": grad can be created implicitly only for one-element outputs, got shape ",
-                     r.shape(), "; pass a gradient of that shape (e.g. ones_like(y)) or reduce it first (y.sum())");
-      g = ones_for(r);
+  void run_node(std::size_t k) {
+    Node& n = *tasks_[k].node;
+    Grads grads = std::move(tasks_[k].grads);
+    bool any = false;
+    for (std::size_t o = 0; o < grads.size(); ++o) {
+      if (!grads[o].defined()) continue;
+      any = true;
+      grads[o] = output_hooks(n, o, std::move(grads[o]));
     }
-    AG_CHECK(g.shape() == r.shape(), api, ": gradient of shape ", g.shape(), " does not match tensor ", i,
-             " of shape ", r.shape());
-    if (g.dtype() != r.dtype()) g = g.to(r.dtype());
-    if (Node* n = r.grad_fn().get()) {
-      accumulate_grad(n->grad_, g, "root");
-    } else if (inputs) {
-      auto it = target_leaves.find(r.impl());
-      if (it != target_leaves.end()) accumulate_grad(captured[it->second], g, "root");
-    } else {
-      accumulate_grad(leaf_slot(r.impl_ptr()).grad, g, "root");
+    if (!any || !tasks_[k].needed) return;
+    Grads grad_inputs = call(n, grads);
+    for (std::size_t i = 0; i < grad_inputs.size(); ++i)
+      if (grad_inputs[i].defined() && n.next_functions()[i].valid())
+        send(n.next_functions()[i], std::move(grad_inputs[i]), n.name());
+    if (!keep_graph_ && n.had_saved_) {
+      n.saved_.clear();
+      n.released_ = true;
     }
   }
-  for (Node* n : graph)
-    if (n->deps_ == 0) push_ready(n);
 
-  // 2. The reverse walk.
-  while (!ready.empty()) {
-    std::pop_heap(ready.begin(), ready.end(), ByNewest{});
-    Node* n = ready.back();
-    ready.pop_back();
-    Tensor g = std::move(n->grad_);
-    n->grad_ = Tensor();
-    bool run = g.defined();
-    if (run) {
-      if (n->pre_hooks_) g = n->pre_hooks_->run(std::move(g));
-      if (auto out = n->retained_.lock()) {
+  /// Output o's gradient after the hooks on that output, kept for retain_grad and ag::grad.
+  Tensor output_hooks(Node& n, std::size_t o, Tensor g) {
+    if (o < n.pre_hooks_.size()) g = run_hooks(n.pre_hooks_[o].get(), std::move(g));
+    if (o < n.retained_.size())
+      if (auto out = n.retained_[o].lock()) {
         NoGradGuard no_grad;
         out->grad = out->grad.defined() ? out->grad + g : g.clone();
       }
-      if (inputs) {
-        auto it = target_nodes.find(n);
-        if (it != target_nodes.end()) accumulate_grad(captured[it->second], g, n->name_);
-        run = n->needed_;
+    if (inputs_) {
+      auto it = node_sinks_.find({&n, static_cast<std::uint32_t>(o)});
+      if (it != node_sinks_.end()) accumulate_grad(sinks_[it->second].grad, g, n.name());
+    }
+    return g;
+  }
+
+  /// The node's backward on its saved tensors (version-checked), its result checked.
+  Grads call(Node& n, Grads& grads) {
+    AG_CHECK_STATE(!n.released_, api_, ": trying to backward through the graph a second time: ", n.name_,
+                   " already freed its saved tensors. Pass retain_graph=true to the first backward() if you need to "
+                   "backward through the same graph again.");
+    SmallVector<Tensor, 2> saved;
+    for (const SavedTensor& s : n.saved_) {
+      AG_CHECK_STATE(s.tensor.version() == s.version, api_, ": a ", dtype_name(s.tensor.dtype()), " tensor of shape ",
+                     s.tensor.shape(), " saved by ", n.name_, " (its ", s.is_output ? "output" : "input",
+                     ") was modified by an in-place operation: it is at version ", s.tensor.version(),
+                     ", expected version ", s.version, ". Compute it out of place or clone() it first.");
+      if (s.is_output && create_graph_) {  // the output with its history, made only for this pass
+        Tensor with_history = detail::make_alias(s.tensor);
+        detail::attach_output(n.shared_from_this(), *with_history.impl(), 0);
+        saved.push_back(std::move(with_history));
+      } else {
+        saved.push_back(s.tensor);
       }
     }
-    Grads grads;
-    if (run) {
-      AG_CHECK_STATE(!n->released_, api, ": trying to backward through the graph a second time: ",
-                     n->name_, " already freed its saved tensors. Pass retain_graph=true to the first backward() "
-                     "if you need to backward through the same graph again.");
-      SmallVector<Tensor, 2> saved;
-      for (const SavedTensor& s : n->saved_) {
-        AG_CHECK_STATE(s.tensor.version() == s.version, api, ": a ", dtype_name(s.tensor.dtype()), " tensor of shape ",
-                       s.tensor.shape(), " saved by ", n->name_, " (its ", s.is_output ? "output" : "input",
-                       ") was modified by an in-place operation: it is at version ", s.tensor.version(),
-                       ", expected version ", s.version, ". Compute it out of place or clone() it first.");
-        if (s.is_output && create_graph) {
-          Tensor with_history = detail::make_alias(s.tensor);
-          with_history.impl()->grad_fn = n->shared_from_this();
-          saved.push_back(std::move(with_history));
-        } else {
-          saved.push_back(s.tensor);
-        }
-      }
-      AutoGradMode mode(create_graph);
-      grads = n->apply(g, BackwardContext(saved, *n));
-      AG_CHECK_STATE(grads.size() == n->next_.size(), "autograd: ", n->name_, " returned ", grads.size(),
-                     " gradients for ", n->next_.size(), " inputs");
+    BackwardTrace* trace = t_trace;
+    const auto t0 = trace ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+    Grads outputs_grads = trace ? grads : Grads();
+    Grads result;
+    {
+      AutoGradMode mode(create_graph_);
+      result = n.apply(std::move(grads), BackwardContext(saved, n));
     }
-    for (std::size_t i = 0; i < n->next_.size(); ++i) {
-      Edge& e = n->next_[i];
-      if (run && grads[i].defined() && e.valid()) {
-        Tensor gi = std::move(grads[i]);
-        const Shape& want = e.fn ? e.fn->shape_ : e.leaf->shape;
-        Dtype want_dtype = e.fn ? e.fn->dtype_ : e.leaf->dtype;
-        AG_CHECK_STATE(gi.shape() == want, "autograd: ", n->name_, " returned a gradient of shape ", gi.shape(),
-                       " for its input ", i, " of shape ", want);
-        if (gi.dtype() != want_dtype) gi = gi.to(want_dtype);
-        if (e.fn) {
-          if (e.fn->needed_ || target_nodes.count(e.fn.get())) accumulate_grad(e.fn->grad_, gi, n->name_);
-        } else if (!inputs) {
-          accumulate_grad(leaf_slot(e.leaf).grad, gi, n->name_);
-        } else {
-          auto it = target_leaves.find(e.leaf.get());
-          if (it != target_leaves.end()) accumulate_grad(captured[it->second], gi, n->name_);
-        }
-      }
-      if (e.fn && --e.fn->deps_ == 0) push_ready(e.fn.get());
+    AG_CHECK_STATE(result.size() == n.next_.size(), "autograd: ", n.name_, " returned ", result.size(),
+                   " gradients for ", n.next_.size(), " inputs");
+    if (AnomalyMode::is_enabled()) check_finite(n, result);
+    if (trace) record(*trace, n, outputs_grads, result, t0);
+    return result;
+  }
+
+  /// Routes a gradient along an edge: into the next node's output slot, or a sink.
+  void send(const Edge& e, Tensor g, const char* from) {
+    const Shape& want = e.fn ? e.fn->shape(e.input_nr) : e.leaf->shape;
+    const Dtype want_dtype = e.fn ? e.fn->dtype(e.input_nr) : e.leaf->dtype;
+    AG_CHECK_STATE(g.shape() == want, "autograd: ", from, " returned a gradient of shape ", g.shape(),
+                   " for an input of shape ", want);
+    if (g.dtype() != want_dtype) g = g.to(want_dtype);
+    if (e.fn) {
+      NodeTask& t = tasks_[task_index(e.fn.get(), false)];
+      if (!t.needed && !node_sinks_.count({e.fn.get(), e.input_nr})) return;
+      if (t.grads.size() < e.fn->num_outputs()) t.grads.resize(e.fn->num_outputs());
+      accumulate_grad(t.grads[e.input_nr], g, from);
+      return;
     }
-    if (run && !keep_graph && n->had_saved_) {
-      n->saved_.clear();
-      n->released_ = true;
+    auto it = leaf_sinks_.find(e.leaf.get());
+    if (it == leaf_sinks_.end()) {
+      if (inputs_) return;  // ag::grad: a leaf that was not asked for
+      it = leaf_sinks_.emplace(e.leaf.get(), sinks_.size()).first;
+      sinks_.push_back({e.leaf, Tensor()});
+    }
+    accumulate_grad(sinks_[it->second].grad, g, from);
+  }
+
+  // 4. Where the results go.
+  std::vector<Tensor> finish() {
+    std::vector<Tensor> out;
+    if (!inputs_) {
+      for (Sink& s : sinks_)
+        if (s.grad.defined()) accumulate_into_leaf(s.leaf, std::move(s.grad), create_graph_);
+      return out;
+    }
+    for (Sink& s : sinks_) {
+      if (s.leaf && s.grad.defined()) s.grad = run_hooks(s.leaf->hooks.get(), std::move(s.grad));
+      out.push_back(std::move(s.grad));
+    }
+    return out;
+  }
+
+  void check_finite(const Node& n, const Grads& result) const {
+    for (std::size_t i = 0; i < result.size(); ++i) {
+      if (!result[i].defined() || !is_floating(result[i].dtype())) continue;
+      NoGradGuard no_grad;
+      if (all(isfinite(result[i])).item<bool>()) continue;
+      std::ostringstream msg;
+      msg << "anomaly: " << n.name() << " returned a gradient with NaN or Inf for its input " << i << " (shape "
+          << result[i].shape() << ", gradients out " << shapes_str(result) << ")";
+      if (const NodeOrigin* o = n.origin())
+        msg << "; it was made by the forward op #" << o->position << (o->label.empty() ? "" : " in '" + o->label + "'");
+      else
+        msg << "; it was made before anomaly mode was turned on";
+      throw AnomalyError(msg.str());
     }
   }
 
-  // 3. Leaves.
-  for (LeafSlot& l : leaves) {
-    if (!l.grad.defined()) continue;
-    AutoGradMode mode(create_graph);
-    accumulate_into_leaf(l.leaf, std::move(l.grad), create_graph);
-  }
-  if (inputs) {
-    for (std::size_t i = 0; i < captured.size(); ++i) {
-      const Tensor& in = (*inputs)[i];
-      if (captured[i].defined()) {
-        if (!in.grad_fn() && in.impl()->hooks) captured[i] = in.impl()->hooks->run(captured[i]);
-      } else {
-        AG_CHECK_STATE(allow_unused, "grad: input ", i, " (shape ", in.shape(),
-                       ") was not used to compute the outputs; pass allow_unused=true to get an undefined gradient");
-      }
+  static void record(BackwardTrace& trace, const Node& n, const Grads& in, const Grads& out,
+                     std::chrono::steady_clock::time_point t0) {
+    BackwardTrace::Step s;
+    s.node = n.name();
+    s.sequence_nr = n.sequence_nr();
+    s.microseconds = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    for (const Tensor& g : in) {
+      s.grad_output_shapes.push_back(g.defined() ? g.shape() : Shape());
+      s.grad_output_norms.push_back(norm_or_nan(g));
     }
+    for (const Tensor& g : out) {
+      s.grad_input_shapes.push_back(g.defined() ? g.shape() : Shape());
+      s.grad_input_norms.push_back(norm_or_nan(g));
+    }
+    trace.add(std::move(s));
   }
-  return captured;
-}
+
+  /// The task of node n (made on first sight when `add`; `fresh_` says it was new).
+  std::size_t task_index(Node* n, bool add) {
+    auto [it, inserted] = index_.emplace(n, tasks_.size());
+    fresh_ = inserted;
+    if (inserted) {
+      AG_CHECK_STATE(add, "autograd: internal error: a node outside the discovered graph");
+      tasks_.push_back(NodeTask{n, Grads(), 0, true});
+    }
+    return it->second;
+  }
+
+  struct OutputKey {
+    const Node* node;
+    std::uint32_t output;
+    bool operator==(const OutputKey& o) const { return node == o.node && output == o.output; }
+  };
+  struct OutputHash {
+    std::size_t operator()(const OutputKey& k) const { return std::hash<const void*>()(k.node) ^ k.output; }
+  };
+
+  const std::vector<Tensor>& roots_;
+  const std::vector<Tensor>& root_grads_;
+  const bool keep_graph_, create_graph_;
+  const std::vector<Tensor>* inputs_;
+  const char* api_;
+  std::vector<NodeTask> tasks_;
+  std::unordered_map<const Node*, std::size_t> index_;
+  bool fresh_ = false;
+  std::vector<Sink> sinks_;
+  std::unordered_map<const TensorImpl*, std::size_t> leaf_sinks_;
+  std::unordered_map<OutputKey, std::size_t, OutputHash> node_sinks_;
+};
+
+// ---- entry points -----------------------------------------------------------------------------
 
 void backward(const std::vector<Tensor>& tensors, const std::vector<Tensor>& grad_tensors,
               std::optional<bool> retain_graph, bool create_graph) {
-  Engine::execute(tensors, grad_tensors, retain_graph.value_or(create_graph), create_graph, nullptr, false);
+  GraphTask(tensors, grad_tensors, retain_graph.value_or(create_graph), create_graph, nullptr).run();
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs, std::optional<bool> retain_graph, bool create_graph,
                          bool allow_unused) {
-  return Engine::execute(outputs, grad_outputs, retain_graph.value_or(create_graph), create_graph, &inputs,
-                         allow_unused);
+  std::vector<Tensor> result =
+      GraphTask(outputs, grad_outputs, retain_graph.value_or(create_graph), create_graph, &inputs).run();
+  for (std::size_t i = 0; i < result.size(); ++i)
+    AG_CHECK_STATE(result[i].defined() || allow_unused, "grad: input ", i, " (shape ", inputs[i].shape(),
+                   ") was not used to compute the outputs; pass allow_unused=true to get an undefined gradient");
+  return result;
 }
-
-// ---- Tensor's autograd methods ----------------------------------------------------------------
 
 void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {
   ag::backward({*this}, {gradient}, retain_graph || create_graph, create_graph);
 }
 
-HookHandle Tensor::register_hook(HookFn hook) const {
-  AG_CHECK_STATE(requires_grad(), "register_hook: cannot register a hook on a tensor that does not require grad");
-  if (detail::grad_fn_of(*impl_)) return HookList::add(NodeAccess::pre_hooks(*impl_->grad_fn), std::move(hook));
-  return HookList::add(impl_->hooks, std::move(hook));
-}
+// ---- BackwardTrace ------------------------------------------------------------------------------
 
-void Tensor::retain_grad() {
-  AG_CHECK_STATE(requires_grad(), "retain_grad: cannot retain the gradient of a tensor that does not require grad");
-  if (!detail::grad_fn_of(*impl_)) return;  // leaves keep their gradient anyway
-  impl_->retains_grad = true;
-  NodeAccess::retained(*impl_->grad_fn) = impl_;
-}
+BackwardTrace::BackwardTrace() : outer_(t_trace) { t_trace = this; }
+BackwardTrace::~BackwardTrace() { t_trace = outer_; }
+BackwardTrace* BackwardTrace::current() { return t_trace; }
 
-namespace detail {
-
-void rebase_history(const Tensor& self, const Tensor& result) {
-  TensorImpl& s = *self.impl();
-  std::shared_ptr<Node> old = std::move(s.grad_fn);
-  s.grad_fn = result.grad_fn();
-  if (s.retains_grad && s.grad_fn) {
-    if (old) NodeAccess::retained(*old).reset();
-    NodeAccess::retained(*s.grad_fn) = self.impl_ptr();
+std::string BackwardTrace::str() const {
+  std::ostringstream os;
+  os << std::left << std::setw(4) << "#" << std::setw(26) << "node" << std::setw(22) << "grad in (shape)"
+     << std::setw(12) << "|grad in|" << std::setw(26) << "grads out (shapes)" << std::right << std::setw(10) << "us" << "\n";
+  for (std::size_t i = 0; i < steps_.size(); ++i) {
+    const Step& s = steps_[i];
+    auto shapes = [](const std::vector<Shape>& v) {
+      std::string r;
+      for (std::size_t k = 0; k < v.size(); ++k) r += (k ? " " : "") + to_string(v[k]);
+      return r;
+    };
+    std::ostringstream norm;
+    norm << std::setprecision(4) << (s.grad_output_norms.empty() ? NAN : s.grad_output_norms[0]);
+    os << std::left << std::setw(4) << i + 1 << std::setw(26) << s.node << std::setw(22) << shapes(s.grad_output_shapes)
+       << std::setw(12) << norm.str() << std::setw(26) << shapes(s.grad_input_shapes) << std::right << std::setw(10)
+       << std::fixed << std::setprecision(1) << s.microseconds << std::defaultfloat << "\n";
   }
+  return os.str();
 }
 
-}  // namespace detail
+std::ostream& operator<<(std::ostream& os, const BackwardTrace& trace) { return os << trace.str(); }
+
 }  // namespace ag

@@ -1,6 +1,6 @@
 #pragma once
 // Node: one recorded op in the graph. Edges point from a node to the nodes (or leaves) of its
-// inputs, never back to its output, so a graph is a tree of shared_ptrs with no cycles.
+// inputs, never back to its outputs, so a graph is a tree of shared_ptrs with no cycles.
 //
 // An op records itself with `record`, writing its backward right below its forward:
 //
@@ -13,6 +13,9 @@
 //                });
 //       return out;
 //     }
+//
+// Most nodes have one output. A node with several (a custom Function returning two tensors, a
+// module's backward hook) gets them all at once; an edge says which output of its node it feeds.
 
 #include <atomic>
 #include <cstdint>
@@ -31,10 +34,12 @@ namespace ag {
 
 class Node;
 
-/// Where a gradient goes next: the node that computed an input, or a leaf that accumulates it.
+/// Where a gradient goes next: output `input_nr` of the node that computed an input, or a leaf
+/// that accumulates it.
 struct Edge {
   std::shared_ptr<Node> fn;
   std::shared_ptr<TensorImpl> leaf;
+  std::uint32_t input_nr = 0;
 
   bool valid() const { return fn != nullptr || leaf != nullptr; }
   /// The node's name, "AccumulateGrad" for a leaf, "None" for an input that needs no gradient.
@@ -61,6 +66,7 @@ class BackwardContext {
   BackwardContext(const SmallVector<Tensor, 2>& saved, const Node& node) : saved_(saved), node_(node) {}
   /// The i-th saved tensor, checked against in-place changes.
   const Tensor& saved(std::size_t i) const { return saved_[i]; }
+  std::size_t num_saved() const { return saved_.size(); }
   /// Whether input i wants a gradient (skip computing the others: return an undefined Tensor).
   bool needs_grad(std::size_t i) const;
 
@@ -70,6 +76,13 @@ class BackwardContext {
 };
 
 struct HookList;
+
+/// Where and when anomaly mode saw a node made: its place in the forward program and the label
+/// of the AnomalyLabel scope it was made in (see engine.h).
+struct NodeOrigin {
+  std::uint64_t position = 0;
+  std::string label;
+};
 
 /// One recorded op: its name, the edges to its inputs, what it saved, and its backward.
 ///
@@ -85,49 +98,60 @@ class Node : public std::enable_shared_from_this<Node> {
 
   const char* name() const { return name_; }
   const SmallVector<Edge, 2>& next_functions() const { return next_; }
-  /// Shape and dtype of the output this node computed.
-  const Shape& shape() const { return shape_; }
-  Dtype dtype() const { return dtype_; }
+  /// How many tensors the op produced (their gradients arrive together).
+  std::size_t num_outputs() const { return outputs_.size(); }
+  /// Shape and dtype of output `i`.
+  const Shape& shape(std::size_t i = 0) const { return outputs_[i].shape; }
+  Dtype dtype(std::size_t i = 0) const { return outputs_[i].dtype; }
   /// The tensors kept for backward (empty once released).
   const SmallVector<SavedTensor, 2>& saved_tensors() const { return saved_; }
   bool released() const { return released_; }
   std::uint64_t sequence_nr() const { return seq_; }
+  /// Where the node was made, when anomaly mode was on then (else null).
+  const NodeOrigin* origin() const { return origin_.get(); }
 
   /// Number of nodes alive in this process: 0 once every graph is gone (no leaks, no cycles).
   static std::int64_t live_count();
 
-  /// Computes the gradients of the inputs from the gradient of the output.
-  virtual Grads apply(const Tensor& grad, const BackwardContext& ctx) = 0;
+  /// Computes the gradients of the inputs (one per edge) from those of the outputs (one per
+  /// output; undefined for an output no gradient reached).
+  virtual Grads apply(Grads&& grad_outputs, const BackwardContext& ctx) = 0;
+
+ protected:
+  /// Adds an output (shape and dtype) beyond the first; nodes with several outputs call it.
+  void add_output(const Shape& shape, Dtype dtype) { outputs_.push_back({shape, dtype}); }
 
  private:
-  friend class Engine;
+  friend class GraphTask;
   friend struct NodeAccess;
+
+  struct Output {
+    Shape shape;
+    Dtype dtype = kFloat32;
+  };
 
   const char* name_;
   SmallVector<Edge, 2> next_;
   SmallVector<SavedTensor, 2> saved_;
-  Shape shape_;
-  Dtype dtype_ = kFloat32;
+  SmallVector<Output, 1> outputs_;
   std::uint64_t seq_ = 0;
   bool had_saved_ = false;
   bool released_ = false;
-  std::shared_ptr<HookList> pre_hooks_;  // hooks registered on the output tensor
-  std::weak_ptr<TensorImpl> retained_;   // the output, when it retain_grad()s
-
-  // Scratch of one backward pass.
-  Tensor grad_;
-  std::int32_t deps_ = 0;
-  std::uint32_t epoch_ = 0;
-  bool needed_ = true;
+  std::unique_ptr<NodeOrigin> origin_;
+  // Per output: hooks registered on it (register_hook of a non-leaf) and, when it
+  // retain_grad()s, the output tensor itself.
+  SmallVector<std::shared_ptr<HookList>, 1> pre_hooks_;
+  SmallVector<std::weak_ptr<TensorImpl>, 1> retained_;
 };
 
-/// A node whose backward is a lambda. The lambda captures plain values only (shapes, scalars);
-/// tensors it needs go through `save` so in-place changes and freed graphs are detected.
+/// A node whose backward is a lambda of the gradient of its one output. The lambda captures
+/// plain values only (shapes, scalars); tensors it needs go through `save` so in-place changes
+/// and freed graphs are detected.
 template <class F>
 class LambdaNode final : public Node {
  public:
   LambdaNode(const char* name, F fn) : Node(name), fn_(std::move(fn)) {}
-  Grads apply(const Tensor& grad, const BackwardContext& ctx) override { return fn_(grad, ctx); }
+  Grads apply(Grads&& grads, const BackwardContext& ctx) override { return fn_(grads[0], ctx); }
 
  private:
   F fn_;
@@ -140,9 +164,13 @@ void rebase_history(const Tensor& self, const Tensor& result);
 /// gets a CopySlices node (its old value with the view's window replaced by result) and the view
 /// an AsStridedBackward0 node from it.
 void rebase_view(const Tensor& self, const Tensor& result);
+/// Wires `node` to its inputs and saved tensors and makes it the grad_fn of `out` (its output
+/// `output_nr`).
 void connect(const std::shared_ptr<Node>& node, TensorImpl& out, const Tensor* inputs, std::size_t n_inputs,
-             const SavedTensor* saved, std::size_t n_saved);
-}
+             const SavedTensor* saved, std::size_t n_saved, std::uint32_t output_nr = 0);
+/// Makes `out` output `output_nr` of an already wired node (its other outputs).
+void attach_output(const std::shared_ptr<Node>& node, TensorImpl& out, std::uint32_t output_nr);
+}  // namespace detail
 
 /// True when grad mode is on and some input requires grad: the op must record itself.
 template <class... Ts>

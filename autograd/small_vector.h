@@ -89,6 +89,12 @@ class SmallVector {
     ++size_;
     return *slot;
   }
+  /// Grows with default-constructed elements or shrinks to n.
+  void resize(std::size_t n) {
+    reserve(n);
+    while (size_ < n) emplace_back();
+    while (size_ > n) ptr_()[--size_].~T();
+  }
   void clear() {
     for (std::size_t i = 0; i < size_; ++i) ptr_()[i].~T();
     size_ = 0;

@@ -5,6 +5,7 @@
 // fresh one. The memory is an xtensor buffer, or memory owned elsewhere (from_blob).
 // Internal header: ops include it, users do not need to.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -62,8 +63,9 @@ struct Storage {
   void* data = nullptr;
   std::size_t nbytes = 0;
   std::function<void(void*)> deleter;
-  /// Bumped by every in-place write; saved tensors compare against it in backward.
-  std::uint32_t version = 0;
+  /// Bumped by every in-place write; saved tensors compare against it in backward. Atomic: threads
+  /// that share parameters read it while another may write.
+  std::atomic<std::uint32_t> version{0};
 };
 
 }  // namespace ag

@@ -20,7 +20,7 @@ class Node;
 class Generator;
 class Tensor;
 struct Storage;
-struct HookList;
+class HookRegistry;
 
 /// A number passed to an op: integral or floating, like PyTorch's Python scalars.
 ///
@@ -108,16 +108,29 @@ class ArrayRef {
 
 /// A gradient hook: receives the gradient, returns a replacement or an undefined Tensor to keep it.
 using HookFn = std::function<Tensor(const Tensor&)>;
+/// A hook run after a leaf's .grad was updated by a backward pass; receives the leaf.
+using PostAccumulateGradHookFn = std::function<void(const Tensor&)>;
 
-/// Returned by register_hook; `remove()` unregisters the hook.
+/// Something hooks are registered with (a tensor, a node, a module): removes them by id.
+class HookRegistry : public std::enable_shared_from_this<HookRegistry> {
+ public:
+  virtual ~HookRegistry() = default;
+  virtual void remove(std::uint64_t id) = 0;
+};
+
+/// Returned by every register_*hook; `remove()` unregisters the hook (a no-op when it, or what
+/// it was registered with, is already gone).
+///
+///     auto h = x.register_hook([](const ag::Tensor& g) { return g * 2; });
+///     h.remove();
 class HookHandle {
  public:
   HookHandle() = default;
-  HookHandle(std::weak_ptr<HookList> list, std::uint64_t id) : list_(std::move(list)), id_(id) {}
+  HookHandle(std::weak_ptr<HookRegistry> registry, std::uint64_t id) : registry_(std::move(registry)), id_(id) {}
   void remove();
 
  private:
-  std::weak_ptr<HookList> list_;
+  std::weak_ptr<HookRegistry> registry_;
   std::uint64_t id_ = 0;
 };
 
@@ -225,6 +238,28 @@ class Tensor {
   /// contiguous (call contiguous() first).
   template <class T>
   ArrayRef<T> data() const;
+  /// data_ptr for code that writes through the pointer: call mark_modified() after writing, so
+  /// that backward passes that saved this data notice (as every in-place op does).
+  ///
+  ///     float* p = w.mutable_data_ptr<float>();  // w contiguous, under NoGradGuard
+  ///     for (std::int64_t i = 0; i < w.numel(); ++i) p[i] *= 0.5f;
+  ///     w.mark_modified();
+  template <class T>
+  T* mutable_data_ptr() const {
+    return data_ptr<T>();
+  }
+  template <class T>
+  const T* const_data_ptr() const {
+    return data_ptr<T>();
+  }
+  /// The first element's bytes, whatever the dtype (for file formats and collectives), and the
+  /// bytes a contiguous tensor of this size holds: numel() * element_size(dtype()).
+  void* mutable_raw_data() const;
+  const void* raw_data() const { return mutable_raw_data(); }
+  std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * element_size(dtype()); }
+  /// Records a write into the data made through a raw pointer: bumps the version counter shared
+  /// with every view of this storage.
+  void mark_modified() const;
   /// A copy of the elements converted to T.
   template <class T>
   std::vector<T> to_vector() const;
@@ -254,6 +289,9 @@ class Tensor {
   void backward(const Tensor& gradient = Tensor(), bool retain_graph = false, bool create_graph = false) const;
   /// Calls `hook(grad)` whenever a gradient for this tensor is computed.
   HookHandle register_hook(HookFn hook) const;
+  /// Calls `hook(leaf)` after each backward pass that updated this leaf's .grad (after its
+  /// gradient hooks and the accumulation): where data-parallel training starts a bucket's all-reduce.
+  HookHandle register_post_accumulate_grad_hook(PostAccumulateGradHookFn hook) const;
   /// A tensor sharing this data, cut from the graph (requires_grad false).
   Tensor detach() const;
   Tensor& detach_();

@@ -15,6 +15,9 @@
 
 namespace ag {
 
+struct HookList;
+struct PostAccumulateHookList;
+
 /// How a view was made, for PyTorch's rules on in-place ops through views.
 enum class ViewCreation : std::uint8_t {
   Default,
@@ -40,9 +43,10 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> base;
   std::uint32_t view_version = 0;
   std::shared_ptr<Node> grad_fn;
+  std::uint32_t output_nr = 0;  // which output of grad_fn this tensor is
   Tensor grad;
-  std::shared_ptr<HookList> hooks;  // hooks of a leaf (a non-leaf's live on its grad_fn)
-  std::int32_t backward_slot = -1;  // engine scratch during one backward pass
+  std::shared_ptr<HookList> hooks;  // gradient hooks of a leaf (a non-leaf's live on its grad_fn)
+  std::shared_ptr<PostAccumulateHookList> post_accumulate_hooks;  // of a leaf
 
   ~TensorImpl();
 };
@@ -117,7 +121,7 @@ Tensor make_view(const Tensor& src, const Shape& shape, const Shape& strides, st
                  ViewCreation creation = ViewCreation::Default);
 
 /// Records an in-place write: saved copies of this data (and of its views) are now stale.
-inline void bump_version(const Tensor& t) { ++t.impl()->storage->version; }
+inline void bump_version(const Tensor& t) { t.mark_modified(); }
 
 /// Gives a view whose base changed in place since its node was made a node from the base's
 /// current history (PyTorch regenerates it the same way, as AsStridedBackward0).

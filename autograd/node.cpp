@@ -1,0 +1,192 @@
+// Nodes and their wiring: how an op records itself (connect), what it saves, in-place rebasing,
+// tensor hooks and retain_grad, grad mode, and anomaly mode's record of where a node was made.
+// The backward walk over these nodes is engine.cpp.
+
+#include "ag/autograd/node.h"
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "ag/autograd/engine.h"
+#include "ag/autograd/hooks.h"
+#include "ag/autograd/tensor_impl.h"
+
+namespace ag {
+
+// ---- grad mode and anomaly mode -------------------------------------------------------------
+
+namespace {
+thread_local bool t_grad_enabled = true;
+thread_local std::uint64_t t_next_sequence_nr = 0;
+thread_local std::vector<std::string> t_anomaly_labels;
+std::atomic<bool> g_anomaly_enabled{false};
+std::atomic<std::int64_t> g_live_nodes{0};
+}  // namespace
+
+bool GradMode::is_enabled() { return t_grad_enabled; }
+void GradMode::set_enabled(bool enabled) { t_grad_enabled = enabled; }
+
+bool AnomalyMode::is_enabled() { return g_anomaly_enabled.load(std::memory_order_relaxed); }
+void AnomalyMode::set_enabled(bool enabled) { g_anomaly_enabled.store(enabled, std::memory_order_relaxed); }
+void set_detect_anomaly(bool enabled) { AnomalyMode::set_enabled(enabled); }
+
+AnomalyLabel::AnomalyLabel(std::string label) { t_anomaly_labels.push_back(std::move(label)); }
+AnomalyLabel::~AnomalyLabel() { t_anomaly_labels.pop_back(); }
+
+// ---- hooks ------------------------------------------------------------------------------------
+
+void HookHandle::remove() {
+  if (auto registry = registry_.lock()) registry->remove(id_);
+  registry_.reset();
+}
+
+// ---- nodes ------------------------------------------------------------------------------------
+
+/// Node's private state, for the functions below and the engine.
+struct NodeAccess {
+  static void wire(Node& n, TensorImpl& out, const Tensor* inputs, std::size_t n_inputs, const SavedTensor* saved,
+                   std::size_t n_saved) {
+    n.next_.reserve(n_inputs);
+    for (std::size_t i = 0; i < n_inputs; ++i) {
+      Edge e;
+      if (TensorImpl* in = inputs[i].impl()) {
+        if (const std::shared_ptr<Node>& fn = detail::grad_fn_of(*in)) {
+          e.fn = fn;
+          e.input_nr = in->output_nr;
+        } else if (in->requires_grad) {
+          e.leaf = inputs[i].impl_ptr();
+        }
+      }
+      n.next_.push_back(std::move(e));
+    }
+    for (std::size_t i = 0; i < n_saved; ++i) n.saved_.push_back(saved[i]);
+    n.had_saved_ = n_saved > 0;
+    if (n.outputs_.empty()) n.outputs_.push_back({out.shape, out.dtype});
+    if (AnomalyMode::is_enabled())
+      n.origin_ = std::make_unique<NodeOrigin>(
+          NodeOrigin{n.seq_, t_anomaly_labels.empty() ? std::string() : t_anomaly_labels.back()});
+  }
+
+  // Moves out the subgraph this node alone owns, so that dropping a graph is a loop, not a
+  // recursion: a 100,000-op chain must not overflow the stack when it is freed.
+  static void take_children(Node& n, std::vector<std::shared_ptr<Node>>& out) {
+    for (Edge& e : n.next_)
+      if (e.fn.use_count() == 1) out.push_back(std::move(e.fn));
+    for (SavedTensor& s : n.saved_) {
+      TensorImpl* impl = s.tensor.impl();
+      if (impl && s.tensor.impl_ptr().use_count() == 1 && impl->grad_fn.use_count() == 1)
+        out.push_back(std::move(impl->grad_fn));
+    }
+  }
+
+  static std::shared_ptr<HookList>& pre_hooks(Node& n, std::size_t output) {
+    if (n.pre_hooks_.size() <= output) n.pre_hooks_.resize(n.outputs_.size());
+    return n.pre_hooks_[output];
+  }
+  static std::weak_ptr<TensorImpl>& retained(Node& n, std::size_t output) {
+    if (n.retained_.size() <= output) n.retained_.resize(n.outputs_.size());
+    return n.retained_[output];
+  }
+};
+
+Node::Node(const char* name) : name_(name), seq_(t_next_sequence_nr++) { ++g_live_nodes; }
+
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> pending;
+  NodeAccess::take_children(*this, pending);
+  while (!pending.empty()) {
+    std::shared_ptr<Node> n = std::move(pending.back());
+    pending.pop_back();
+    NodeAccess::take_children(*n, pending);
+  }  // each n is destroyed here with nothing left to recurse into
+  --g_live_nodes;
+}
+
+std::int64_t Node::live_count() { return g_live_nodes.load(); }
+
+TensorImpl::~TensorImpl() = default;  // a grad_fn owned alone unwinds its graph iteratively (~Node)
+
+std::string Edge::name() const {
+  if (fn) return fn->name();
+  if (leaf) return "AccumulateGrad";
+  return "None";
+}
+
+bool BackwardContext::needs_grad(std::size_t i) const {
+  return i < node_.next_functions().size() && node_.next_functions()[i].valid();
+}
+
+SavedTensor save(const Tensor& input) { return SavedTensor{input, input.version(), false}; }
+
+SavedTensor save_output(const Tensor& output) {
+  return SavedTensor{detail::make_alias(output), output.version(), true};
+}
+
+bool needs_grad_any(const std::vector<Tensor>& inputs) {
+  if (!GradMode::is_enabled()) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+void detail::connect(const std::shared_ptr<Node>& node, TensorImpl& out, const Tensor* inputs, std::size_t n_inputs,
+                     const SavedTensor* saved, std::size_t n_saved, std::uint32_t output_nr) {
+  NodeAccess::wire(*node, out, inputs, n_inputs, saved, n_saved);
+  attach_output(node, out, output_nr);
+}
+
+void detail::attach_output(const std::shared_ptr<Node>& node, TensorImpl& out, std::uint32_t output_nr) {
+  out.grad_fn = node;
+  out.output_nr = output_nr;
+  if (out.base) out.view_version = out.storage->version;  // a view's node is current as of now
+}
+
+void detail::rebase_history(const Tensor& self, const Tensor& result) {
+  TensorImpl& s = *self.impl();
+  const TensorImpl& r = *result.impl();
+  std::shared_ptr<Node> old = std::move(s.grad_fn);
+  const std::uint32_t old_nr = s.output_nr;
+  s.grad_fn = r.grad_fn;
+  s.output_nr = r.output_nr;
+  if (s.retains_grad && s.grad_fn) {
+    if (old) NodeAccess::retained(*old, old_nr).reset();
+    NodeAccess::retained(*s.grad_fn, s.output_nr) = self.impl_ptr();
+  }
+}
+
+// ---- tensor methods about the graph -------------------------------------------------------------
+
+HookHandle Tensor::register_hook(HookFn hook) const {
+  AG_CHECK_STATE(requires_grad(), "register_hook: cannot register a hook on a tensor that does not require grad");
+  if (const std::shared_ptr<Node>& fn = detail::grad_fn_of(*impl_))
+    return add_hook(NodeAccess::pre_hooks(*fn, impl_->output_nr), std::move(hook));
+  return add_hook(impl_->hooks, std::move(hook));
+}
+
+HookHandle Tensor::register_post_accumulate_grad_hook(PostAccumulateGradHookFn hook) const {
+  AG_CHECK_STATE(requires_grad() && is_leaf(), "register_post_accumulate_grad_hook: only a leaf that requires grad "
+                 "accumulates a gradient; this tensor of shape ", shape(), " is ",
+                 requires_grad() ? "computed by an op" : "not one that requires grad");
+  return add_hook(impl_->post_accumulate_hooks, std::move(hook));
+}
+
+void Tensor::retain_grad() {
+  AG_CHECK_STATE(requires_grad(), "retain_grad: cannot retain the gradient of a tensor that does not require grad");
+  const std::shared_ptr<Node>& fn = detail::grad_fn_of(*impl_);
+  if (!fn) return;  // leaves keep their gradient anyway
+  impl_->retains_grad = true;
+  NodeAccess::retained(*fn, impl_->output_nr) = impl_;
+}
+
+void* Tensor::mutable_raw_data() const {
+  AG_CHECK_STATE(impl_ != nullptr, "raw_data(): the tensor is undefined (default-constructed or moved from)");
+  return impl_->data;
+}
+
+void Tensor::mark_modified() const {
+  AG_CHECK_STATE(impl_ != nullptr, "mark_modified(): the tensor is undefined (default-constructed or moved from)");
+  impl_->storage->version.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace ag
