@@ -117,6 +117,47 @@ std::string shapes_str(const Grads& grads) {
 
 thread_local BackwardTrace* t_trace = nullptr;
 
+/// Indices of pointers for one pass (nodes, leaves): open addressing, linear probing, no erase.
+/// A pass looks a node up once per edge, which a hash table of the standard library makes the
+/// engine's largest cost on small graphs.
+class PointerIndex {
+ public:
+  static constexpr std::size_t npos = ~std::size_t(0);
+  /// p's index, adding p with index `next` when absent (`added` says so).
+  std::size_t find_or_add(const void* p, std::size_t next, bool& added) {
+    if (2 * (used_ + 1) > slots_.size()) grow();
+    std::size_t i = slot(p);
+    added = slots_[i].first == nullptr;
+    if (added) {
+      slots_[i] = {p, next};
+      ++used_;
+    }
+    return slots_[i].second;
+  }
+  std::size_t find(const void* p) const {
+    if (slots_.empty()) return npos;
+    const std::size_t i = slot(p);
+    return slots_[i].first ? slots_[i].second : npos;
+  }
+
+ private:
+  std::size_t slot(const void* p) const {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = (reinterpret_cast<std::uintptr_t>(p) >> 4) * 0x9E3779B97F4A7C15ull >> 32 & mask;
+    while (slots_[i].first && slots_[i].first != p) i = (i + 1) & mask;
+    return i;
+  }
+  void grow() {
+    std::vector<std::pair<const void*, std::size_t>, detail::PoolAllocator<std::pair<const void*, std::size_t>>> old;
+    old.swap(slots_);
+    slots_.assign(old.empty() ? 32 : old.size() * 2, {nullptr, 0});
+    for (const auto& [p, v] : old)
+      if (p) slots_[slot(p)] = {p, v};
+  }
+  std::vector<std::pair<const void*, std::size_t>, detail::PoolAllocator<std::pair<const void*, std::size_t>>> slots_;
+  std::size_t used_ = 0;
+};
+
 }  // namespace
 
 // ---- the graph task -----------------------------------------------------------------------------
@@ -131,6 +172,7 @@ class GraphTask {
 
   /// Runs the pass; for ag::grad returns one gradient per input (undefined when unreached).
   std::vector<Tensor> run() {
+    tasks_.reserve(64);
     check_roots();
     discover();
     if (inputs_) prune();
@@ -190,8 +232,9 @@ class GraphTask {
       AG_CHECK(in.defined() && in.requires_grad(), "grad: input ", i,
                " does not require grad, so no gradient can be computed for it");
       sinks_.push_back({in.grad_fn() ? nullptr : in.impl_ptr(), Tensor()});
+      bool added = false;
       if (in.grad_fn()) node_sinks_[{in.grad_fn().get(), in.impl()->output_nr}] = i;
-      else leaf_sinks_[in.impl()] = i;
+      else leaf_sinks_.find_or_add(in.impl(), i, added);
     }
     // Children before parents (a reverse topological order), then a node is needed when an edge
     // of it reaches an input or a needed node.
@@ -211,7 +254,7 @@ class GraphTask {
       t.needed = false;
       for (const Edge& e : t.node->next_functions())
         if ((e.fn && (tasks_[task_index(e.fn.get(), false)].needed || node_sinks_.count({e.fn.get(), e.input_nr}))) ||
-            (e.leaf && leaf_sinks_.count(e.leaf.get())))
+            (e.leaf && leaf_sinks_.find(e.leaf.get()) != PointerIndex::npos))
           t.needed = true;
     }
   }
@@ -240,6 +283,7 @@ class GraphTask {
   void walk() {
     auto newest = [this](std::size_t a, std::size_t b) { return tasks_[a].node->sequence_nr() < tasks_[b].node->sequence_nr(); };
     std::vector<std::size_t> ready;
+    ready.reserve(16);
     for (std::size_t k = 0; k < tasks_.size(); ++k)
       if (tasks_[k].deps == 0) ready.push_back(k);
     std::make_heap(ready.begin(), ready.end(), newest);
@@ -299,27 +343,28 @@ class GraphTask {
     AG_CHECK_STATE(!n.released_, api_, ": trying to backward through the graph a second time: ", n.name_,
                    " already freed its saved tensors. Pass retain_graph=true to the first backward() if you need to "
                    "backward through the same graph again.");
-    SmallVector<Tensor, 2> saved;
+    bool outputs_saved = false;
     for (const SavedTensor& s : n.saved_) {
       AG_CHECK_STATE(s.tensor.version() == s.version, api_, ": a ", dtype_name(s.tensor.dtype()), " tensor of shape ",
                      s.tensor.shape(), " saved by ", n.name_, " (its ", s.is_output ? "output" : "input",
                      ") was modified by an in-place operation: it is at version ", s.tensor.version(),
                      ", expected version ", s.version, ". Compute it out of place or clone() it first.");
-      if (s.is_output && create_graph_) {  // the output with its history, made only for this pass
-        Tensor with_history = detail::make_alias(s.tensor);
-        detail::attach_output(n.shared_from_this(), *with_history.impl(), 0);
-        saved.push_back(std::move(with_history));
-      } else {
-        saved.push_back(s.tensor);
-      }
+      outputs_saved = outputs_saved || s.is_output;
     }
+    SmallVector<Tensor, 2> with_history;  // create_graph: saved outputs with their node, for this pass only
+    if (outputs_saved && create_graph_)
+      for (const SavedTensor& s : n.saved_) {
+        with_history.push_back(s.is_output ? detail::make_alias(s.tensor) : s.tensor);
+        if (s.is_output) detail::attach_output(n.shared_from_this(), *with_history.back().impl(), 0);
+      }
     BackwardTrace* trace = t_trace;
     const auto t0 = trace ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     Grads outputs_grads = trace ? grads : Grads();
     Grads result;
     {
       AutoGradMode mode(create_graph_);
-      result = n.apply(std::move(grads), BackwardContext(saved, n));
+      result = n.apply(std::move(grads), BackwardContext(n.saved_.data(), n.saved_.size(), n,
+                                                         with_history.empty() ? nullptr : with_history.data()));
     }
     AG_CHECK_STATE(result.size() == n.next_.size(), "autograd: ", n.name_, " returned ", result.size(),
                    " gradients for ", n.next_.size(), " inputs");
@@ -342,13 +387,14 @@ class GraphTask {
       accumulate_grad(t.grads[e.input_nr], g, from);
       return;
     }
-    auto it = leaf_sinks_.find(e.leaf.get());
-    if (it == leaf_sinks_.end()) {
+    std::size_t s = leaf_sinks_.find(e.leaf.get());
+    if (s == PointerIndex::npos) {
       if (inputs_) return;  // ag::grad: a leaf that was not asked for
-      it = leaf_sinks_.emplace(e.leaf.get(), sinks_.size()).first;
+      bool added = false;
+      s = leaf_sinks_.find_or_add(e.leaf.get(), sinks_.size(), added);
       sinks_.push_back({e.leaf, Tensor()});
     }
-    accumulate_grad(sinks_[it->second].grad, g, from);
+    accumulate_grad(sinks_[s].grad, g, from);
   }
 
   // 4. Where the results go.
@@ -401,13 +447,12 @@ class GraphTask {
 
   /// The task of node n (made on first sight when `add`; `fresh_` says it was new).
   std::size_t task_index(Node* n, bool add) {
-    auto [it, inserted] = index_.emplace(n, tasks_.size());
-    fresh_ = inserted;
-    if (inserted) {
+    const std::size_t k = index_.find_or_add(n, tasks_.size(), fresh_);
+    if (fresh_) {
       AG_CHECK_STATE(add, "autograd: internal error: a node outside the discovered graph");
       tasks_.push_back(NodeTask{n, Grads(), 0, true});
     }
-    return it->second;
+    return k;
   }
 
   struct OutputKey {
@@ -425,10 +470,10 @@ class GraphTask {
   const std::vector<Tensor>* inputs_;
   const char* api_;
   std::vector<NodeTask> tasks_;
-  std::unordered_map<const Node*, std::size_t> index_;
+  PointerIndex index_;  // node -> its task
   bool fresh_ = false;
   std::vector<Sink> sinks_;
-  std::unordered_map<const TensorImpl*, std::size_t> leaf_sinks_;
+  PointerIndex leaf_sinks_;  // leaf -> its sink
   std::unordered_map<OutputKey, std::size_t, OutputHash> node_sinks_;
 };
 

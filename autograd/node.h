@@ -63,15 +63,20 @@ using Grads = SmallVector<Tensor, 2>;
 /// What a backward function sees besides the incoming gradient.
 class BackwardContext {
  public:
-  BackwardContext(const SmallVector<Tensor, 2>& saved, const Node& node) : saved_(saved), node_(node) {}
+  /// `with_history`, when given, replaces the saved tensors (create_graph gives saved outputs
+  /// their node back for the pass).
+  BackwardContext(const SavedTensor* saved, std::size_t n_saved, const Node& node, const Tensor* with_history = nullptr)
+      : saved_(saved), n_saved_(n_saved), with_history_(with_history), node_(node) {}
   /// The i-th saved tensor, checked against in-place changes.
-  const Tensor& saved(std::size_t i) const { return saved_[i]; }
-  std::size_t num_saved() const { return saved_.size(); }
+  const Tensor& saved(std::size_t i) const { return with_history_ ? with_history_[i] : saved_[i].tensor; }
+  std::size_t num_saved() const { return n_saved_; }
   /// Whether input i wants a gradient (skip computing the others: return an undefined Tensor).
   bool needs_grad(std::size_t i) const;
 
  private:
-  const SmallVector<Tensor, 2>& saved_;
+  const SavedTensor* saved_;
+  std::size_t n_saved_;
+  const Tensor* with_history_;
   const Node& node_;
 };
 
