@@ -9,7 +9,7 @@
 #include <string>
 
 #include "ag/autograd/error.h"
-#include "ag/autograd/tensor_impl.h"
+#include "ag/autograd/grad_mode.h"
 #include "ag/distributed/environment.h"
 #include "ag/distributed/mpi_detail.h"
 
@@ -31,6 +31,16 @@ void in_chunks(std::int64_t numel, std::size_t elem_size, void* data, F&& call) 
     call(p + done * static_cast<std::int64_t>(elem_size), count);
     done += count;
   } while (done < numel);
+}
+
+/// After a collective on `buf` (t itself, or a contiguous copy of a strided t): the values in t,
+/// and t's version moved, as an in-place op moves it.
+void copy_back(const Tensor& t, const Tensor& buf) {
+  if (!buf.is_same(t)) {
+    ag::NoGradGuard no_grad;
+    Tensor(t).copy_(buf);
+  }
+  t.mark_modified();
 }
 
 void check_tensor(const Tensor& t, const char* what) {
@@ -70,19 +80,23 @@ void all_reduce(const Tensor& tensor, ReduceOp op) {
   if (op == ReduceOp::Max) mpi_op = MPI_MAX;
   if (op == ReduceOp::Min) mpi_op = MPI_MIN;
   if (op == ReduceOp::Prod) mpi_op = MPI_PROD;
+  if (tensor.dtype() == kBool)  // MPI's logical ops on bools: a sum or max is an or, a product or min an and
+    mpi_op = (op == ReduceOp::Prod || op == ReduceOp::Min) ? MPI_LAND : MPI_LOR;
   MPI_Datatype type = detail::mpi_type(tensor.dtype());
-  in_chunks(tensor.numel(), element_size(tensor.dtype()), tensor.impl()->data, [&](void* p, int count) {
+  // MPI reduces a run of elements: a strided tensor goes through a contiguous copy.
+  const Tensor buf = tensor.is_contiguous() ? tensor : tensor.contiguous();
+  in_chunks(buf.numel(), element_size(buf.dtype()), buf.mutable_raw_data(), [&](void* p, int count) {
     detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, p, count, type, mpi_op, comm), "all_reduce");
   });
   if (op == ReduceOp::Avg) {
     const int n = world_size();
-    if (tensor.dtype() == kFloat32) {
-      for (float& v : tensor.data<float>()) v /= static_cast<float>(n);
+    if (buf.dtype() == kFloat32) {
+      for (float& v : buf.data<float>()) v /= static_cast<float>(n);
     } else {
-      for (double& v : tensor.data<double>()) v /= n;
+      for (double& v : buf.data<double>()) v /= n;
     }
   }
-  ag::detail::bump_version(tensor);
+  copy_back(tensor, buf);
 }
 
 void broadcast(const Tensor& tensor, int root) {
@@ -95,10 +109,11 @@ void broadcast(const Tensor& tensor, int root) {
   if (debug())
     detail::check_same_on_all_ranks("broadcast", facts, 4, names, describe(tensor, ag::detail::cat("root ", root)));
   MPI_Datatype type = detail::mpi_type(tensor.dtype());
-  in_chunks(tensor.numel(), element_size(tensor.dtype()), tensor.impl()->data, [&](void* p, int count) {
+  const Tensor buf = tensor.is_contiguous() ? tensor : tensor.contiguous();
+  in_chunks(buf.numel(), element_size(buf.dtype()), buf.mutable_raw_data(), [&](void* p, int count) {
     detail::check_mpi(MPI_Bcast(p, count, type, root, comm), "broadcast");
   });
-  ag::detail::bump_version(tensor);
+  copy_back(tensor, buf);
 }
 
 void broadcast_parameters(const std::vector<Tensor>& tensors, int root) {

@@ -8,7 +8,6 @@
 
 #include "ag/autograd/error.h"
 #include "ag/autograd/ops.h"
-#include "ag/autograd/tensor_impl.h"
 #include "ag/distributed/collectives.h"
 #include "ag/distributed/environment.h"
 #include "ag/distributed/mpi_detail.h"
@@ -102,7 +101,7 @@ bool DistributedDataParallel::Impl::sync_bucket(FlatBucket& bucket, MPI_Comm com
     const auto& slot = bucket.slots[k];
     const Tensor& g = params[slot.param].grad();
     const std::size_t bytes = sizeof(T) * static_cast<std::size_t>(params[slot.param].numel());
-    if (g.defined()) std::memcpy(buf + slot.offset, g.data_ptr<T>(), bytes);
+    if (g.defined()) std::memcpy(buf + slot.offset, g.contiguous().data_ptr<T>(), bytes);
     else std::memset(buf + slot.offset, 0, bytes);  // take part all the same
     has_grad[k] = g.defined() ? 1 : 0;
   }
@@ -116,7 +115,7 @@ bool DistributedDataParallel::Impl::sync_bucket(FlatBucket& bucket, MPI_Comm com
     const auto& slot = bucket.slots[k];
     Tensor& p = params[slot.param];
     Tensor g = p.grad();
-    if (!g.defined() || g.grad_fn()) {
+    if (!g.defined() || g.grad_fn() || !g.is_contiguous()) {
       // A fresh tensor rather than writing into a gradient that carries a graph (create_graph).
       g = empty(p.shape(), p.dtype());
       p.set_grad(g);
@@ -124,7 +123,7 @@ bool DistributedDataParallel::Impl::sync_bucket(FlatBucket& bucket, MPI_Comm com
     T* out = g.data_ptr<T>();
     const T* src = buf + slot.offset;
     for (std::int64_t i = 0, e = p.numel(); i < e; ++i) out[i] = src[i] / n;
-    ag::detail::bump_version(g);
+    g.mark_modified();
   }
   return true;
 }

@@ -56,6 +56,7 @@ MPI_Datatype mpi_type(Dtype dtype) {
     case kFloat32: return MPI_FLOAT;
     case kFloat64: return MPI_DOUBLE;
     case kInt64: return MPI_INT64_T;
+    case kBool: return MPI_C_BOOL;
   }
   AG_CHECK(false, "ag::distributed: unsupported dtype ", dtype);
   return MPI_DATATYPE_NULL;

@@ -6,7 +6,6 @@
 #include "ag/autograd/error.h"
 #include "ag/autograd/grad_mode.h"
 #include "ag/autograd/ops.h"
-#include "ag/autograd/tensor_impl.h"
 
 namespace ag::nn::utils {
 
@@ -48,8 +47,6 @@ double norm_part(const T* x, std::int64_t n, double p) {
   return acc;
 }
 
-void bump_version(const Tensor& t) { detail::bump_version(t); }
-
 }  // namespace
 
 double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm, double norm_type,
@@ -90,7 +87,7 @@ double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm, d
       const T c = static_cast<T>(clip_coef);
       for (std::int64_t i = 0, i_end = g.numel(); i < i_end; ++i) x[i] = x[i] * c;
     });
-    bump_version(g);
+    g.mark_modified();
   }
   return total;
 }
@@ -113,7 +110,7 @@ void clip_grad_value_(const std::vector<Tensor>& parameters, double clip_value) 
       const T hi = static_cast<T>(clip_value), lo = -hi;
       for (std::int64_t i = 0, i_end = g.numel(); i < i_end; ++i) x[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);
     });
-    bump_version(g);
+    g.mark_modified();
   }
 }
 

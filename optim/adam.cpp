@@ -192,7 +192,7 @@ Tensor Adam::step(const LossClosure& closure) {
         });
         if (!flat_p.is_same(p)) Tensor(p).copy_(flat_p);
       });
-      detail::bump_version(p);
+      p.mark_modified();
     }
   }
   return loss;

@@ -6,7 +6,6 @@
 #include "ag/autograd/error.h"
 #include "ag/autograd/grad_mode.h"
 #include "ag/autograd/node.h"
-#include "ag/autograd/tensor_impl.h"
 
 namespace ag::optim {
 
@@ -134,10 +133,4 @@ void Optimizer::load_state_dict(const StateDict& dict) {
   for (std::size_t g = 0; g < param_groups_.size(); ++g) param_groups_[g].set_options(std::move(options[g]));
   state_ = std::move(state);
 }
-
-namespace detail {
-
-void bump_version(const Tensor& t) { ++t.impl()->storage->version; }
-
-}  // namespace detail
 }  // namespace ag::optim

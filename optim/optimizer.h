@@ -178,9 +178,6 @@ decltype(auto) dispatch_bool(bool flag, F&& f) {
   return f(std::false_type{});
 }
 
-/// Records an in-place write to `t`'s data, as ag's in-place ops do, so that a graph which saved
-/// the old values refuses to use them.
-void bump_version(const Tensor& t);
 
 }  // namespace detail
 }  // namespace ag::optim

@@ -129,7 +129,7 @@ Tensor SGD::step(const LossClosure& closure) {
         sgd_step<T>(flat_p, grad.contiguous(), buf.defined() ? buf.data_ptr<T>() : nullptr, first, o);
       });
       if (!flat_p.is_same(p)) Tensor(p).copy_(flat_p);
-      detail::bump_version(p);
+      p.mark_modified();
     }
   }
   return loss;

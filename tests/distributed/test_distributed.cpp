@@ -17,7 +17,6 @@
 #include <set>
 
 #include "ag/autograd/autograd.h"
-#include "ag/autograd/tensor_impl.h"
 #include "ag/data/data.h"
 #include "ag/distributed/distributed.h"
 #include "ag/distributed/mpi_detail.h"
@@ -65,7 +64,7 @@ std::int64_t count_ranks(bool flag) {
 bool identical_on_all_ranks(const Tensor& t) {
   Tensor root_copy = t.detach().clone();
   dist::broadcast(root_copy, 0);
-  bool same = std::memcmp(root_copy.impl()->data, t.impl()->data, t.numel() * element_size(t.dtype())) == 0;
+  bool same = std::memcmp(root_copy.raw_data(), t.raw_data(), t.nbytes()) == 0;
   return count_ranks(!same) == 0;
 }
 
