@@ -355,7 +355,7 @@ class GraphTask {
     if (outputs_saved && create_graph_)
       for (const SavedTensor& s : n.saved_) {
         with_history.push_back(s.is_output ? detail::make_alias(s.tensor) : s.tensor);
-        if (s.is_output) detail::attach_output(n.shared_from_this(), *with_history.back().impl(), 0);
+        if (s.is_output) detail::attach_output(n.shared_from_this(), *with_history.back().impl(), s.output_nr);
       }
     BackwardTrace* trace = t_trace;
     const auto t0 = trace ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();

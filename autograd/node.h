@@ -51,6 +51,7 @@ struct SavedTensor {
   Tensor tensor;
   std::uint32_t version = 0;
   bool is_output = false;
+  std::uint32_t output_nr = 0;  // which output of the node, for a saved output
 };
 
 /// Saves an input of the op for its backward.

@@ -1,0 +1,152 @@
+// The engine as a GraphTask per call: backward and ag::grad called from inside a hook, a custom
+// Function's backward or a create_graph pass give what they give outside; threads sharing
+// parameters each add their contribution to the same .grad; post-accumulate-grad hooks; anomaly
+// mode; BackwardTrace.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <thread>
+
+#include "ag/ag.h"
+#include "test_util.h"
+
+using namespace ag;
+namespace nn = ag::nn;
+using testutil::expect_throw_with;
+
+namespace {
+
+Tensor cube_sum(const Tensor& x) { return (x * x * x).sum(); }
+
+/// x -> 2x whose backward asks the engine for d(sum x^3)/dx on its own graph, as activation
+/// checkpointing does.
+struct ReentrantDouble : Function<ReentrantDouble> {
+  static Tensor forward(AutogradContext* ctx, const Tensor& x) {
+    ctx->save_for_backward({x});
+    return x * 2;
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list g) {
+    Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    Tensor inner;
+    {
+      AutoGradMode on(true);
+      inner = grad({cube_sum(x)}, {x})[0];  // a whole backward pass inside this one
+    }
+    return {g[0] * 2 + inner.detach() * 0};
+  }
+};
+
+}  // namespace
+
+TEST(Reentrant, GradInsideAHookOverTheSameGraphGivesWhatItGivesOutside) {
+  Tensor x = testutil::input({4}, 1);
+  Tensor outside = grad({cube_sum(x)}, {x})[0];
+  Tensor y = x * x;
+  Tensor inside;
+  y.register_hook([&](const Tensor& g) {
+    inside = grad({cube_sum(x)}, {x})[0];  // overlaps the outer graph at x
+    return Tensor();
+  });
+  (y * 3).sum().backward();
+  ASSERT_TRUE(inside.defined());
+  EXPECT_TRUE(allclose(inside, outside, 0, 0));
+  EXPECT_TRUE(allclose(x.grad(), x.detach() * 6, 1e-12, 0));
+}
+
+TEST(Reentrant, BackwardInsideACustomFunctionsBackward) {
+  Tensor x = testutil::input({3}, 2);
+  ReentrantDouble::apply(x).sum().backward();
+  EXPECT_TRUE(allclose(x.grad(), full({3}, 2.0, kFloat64), 0, 0));
+}
+
+TEST(Reentrant, ACreateGraphPassInsideAHook) {
+  Tensor x = testutil::input({3}, 3);
+  Tensor outside = grad({grad({cube_sum(x)}, {x}, {}, true, true)[0].sum()}, {x})[0];  // 6x
+  Tensor inside;
+  Tensor y = x.tanh();
+  y.register_hook([&](const Tensor&) {
+    Tensor d = grad({cube_sum(x)}, {x}, {}, true, true)[0];
+    inside = grad({d.sum()}, {x})[0];
+    return Tensor();
+  });
+  y.sum().backward();
+  EXPECT_TRUE(allclose(inside, outside, 0, 0));
+  EXPECT_TRUE(allclose(outside, x.detach() * 6, 1e-12, 0));
+}
+
+TEST(Threads, TwoThreadsSharingALinearEachAddTheirGradient) {
+  manual_seed(0);
+  nn::Linear lin(6, 4);
+  Tensor x1 = randn({8, 6}), x2 = randn({8, 6});
+  auto step = [&](const Tensor& x) { lin(x).tanh().pow(2).sum().backward(); };
+  const int reps = 200;
+  // The same work one after the other gives the expected sums.
+  for (int r = 0; r < reps; ++r) {
+    step(x1);
+    step(x2);
+  }
+  Tensor want_w = lin.weight.grad().clone(), want_b = lin.bias.grad().clone();
+  lin.zero_grad();
+  std::thread a([&] { for (int r = 0; r < reps; ++r) step(x1); });
+  std::thread b([&] { for (int r = 0; r < reps; ++r) step(x2); });
+  a.join();
+  b.join();
+  EXPECT_TRUE(allclose(lin.weight.grad(), want_w, 1e-4, 1e-5));
+  EXPECT_TRUE(allclose(lin.bias.grad(), want_b, 1e-4, 1e-5));
+}
+
+TEST(Hooks, PostAccumulateGradHooksRunAfterTheGradIsUpdated) {
+  Tensor w = ones({3}).requires_grad_(true);
+  std::vector<float> seen;
+  int calls = 0;
+  HookHandle h = w.register_post_accumulate_grad_hook([&](const Tensor& leaf) {
+    ++calls;
+    seen = leaf.grad().to_vector<float>();
+  });
+  (w * 2).sum().backward();
+  EXPECT_EQ(seen, (std::vector<float>{2, 2, 2}));
+  (w * 3).sum().backward();
+  EXPECT_EQ(seen, (std::vector<float>{5, 5, 5}));  // after accumulation
+  h.remove();
+  (w * 3).sum().backward();
+  EXPECT_EQ(calls, 2);
+  Tensor nonleaf = w * 2;
+  expect_throw_with<std::logic_error>([&] { nonleaf.register_post_accumulate_grad_hook([](const Tensor&) {}); },
+                                      {"register_post_accumulate_grad_hook", "leaf", "[3]"});
+}
+
+TEST(Anomaly, ANanInBackwardNamesTheNodeTheShapesAndTheForwardOp) {
+  Tensor x = tensor({1.0, 0.0, 4.0}, TensorOptions(kFloat64).requires_grad(true));
+  DetectAnomalyGuard anomaly;
+  Tensor y;
+  {
+    AnomalyLabel label("the square root");
+    y = sqrt(x);  // d/dx at 0 is inf
+  }
+  expect_throw_with<AnomalyError>([&] { y.sum().backward(); },
+                                  {"SqrtBackward0", "NaN or Inf", "[3]", "forward op #", "the square root"});
+}
+
+TEST(Anomaly, OffByDefaultAndTheGradientGoesThrough) {
+  EXPECT_FALSE(AnomalyMode::is_enabled());
+  Tensor x = tensor({0.0}, TensorOptions(kFloat64).requires_grad(true));
+  sqrt(x).sum().backward();
+  EXPECT_TRUE(std::isinf(x.grad().item<double>()));
+  EXPECT_EQ((x * 2).grad_fn()->origin(), nullptr);
+}
+
+TEST(BackwardTraceTest, RecordsEveryNodeWithItsGradients) {
+  Tensor w = tensor({1.0, 2.0}, TensorOptions(kFloat64).requires_grad(true));
+  Tensor loss = (w * w).sum();
+  BackwardTrace trace;
+  loss.backward();
+  ASSERT_EQ(trace.steps().size(), 2u);
+  EXPECT_EQ(trace.steps()[0].node, "SumBackward0");
+  EXPECT_EQ(trace.steps()[1].node, "MulBackward0");
+  EXPECT_EQ(trace.steps()[1].grad_input_shapes.size(), 2u);
+  EXPECT_NEAR(trace.steps()[1].grad_input_norms[0], std::sqrt(1.0 + 4.0), 1e-12);
+  const std::string table = trace.str();
+  EXPECT_NE(table.find("MulBackward0"), std::string::npos);
+  EXPECT_NE(table.find("[2]"), std::string::npos);
+}
