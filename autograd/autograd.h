@@ -1,6 +1,7 @@
 #pragma once
 // ag's autograd layer: tensors, ops, the engine, gradcheck and graph inspection.
 
+#include "ag/autograd/checkpoint.h"
 #include "ag/autograd/dtype.h"
 #include "ag/autograd/engine.h"
 #include "ag/autograd/error.h"

@@ -193,6 +193,12 @@ void record(TensorImpl& out, const char* name, const Tensor* inputs, std::size_t
   detail::connect(node, out, inputs, n_inputs, saved.begin(), saved.size());
 }
 template <class F>
+void record(const char* name, const Tensor& out, const std::vector<Tensor>& inputs, const std::vector<SavedTensor>& saved,
+            F&& fn) {
+  auto node = std::allocate_shared<LambdaNode<std::decay_t<F>>>(detail::PoolAllocator<void>(), name, std::forward<F>(fn));
+  detail::connect(node, *out.impl(), inputs.data(), inputs.size(), saved.data(), saved.size());
+}
+template <class F>
 void record(TensorImpl& out, const char* name, std::initializer_list<Tensor> inputs,
             std::initializer_list<SavedTensor> saved, F&& fn) {
   record(out, name, inputs.begin(), inputs.size(), saved, std::forward<F>(fn));

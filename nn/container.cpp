@@ -37,7 +37,7 @@ void Sequential::push_back(const std::string& name, std::shared_ptr<Module> modu
 
 Tensor Sequential::forward(const Tensor& input) {
   Tensor x = input;
-  for (const auto& [name, module] : named_children()) x = module->forward(x);
+  for (const auto& [name, module] : named_children()) x = (*module)(x);  // with each module's hooks
   return x;
 }
 

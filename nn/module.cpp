@@ -9,6 +9,7 @@
 
 #include "ag/autograd/error.h"
 #include "ag/autograd/grad_mode.h"
+#include "ag/autograd/node.h"
 
 namespace ag::nn {
 
@@ -29,6 +30,103 @@ Tensor Module::forward(const Tensor&) {
   AG_CHECK_STATE(false, name(), " has no forward(Tensor): override forward in the module, or call the "
                  "forward it defines directly");
   return {};
+}
+
+// ---- hooks ------------------------------------------------------------------------------------
+
+struct Module::ModuleHooks {
+  std::shared_ptr<Hooks<ForwardPreHook>> forward_pre = std::make_shared<Hooks<ForwardPreHook>>();
+  std::shared_ptr<Hooks<ForwardHook>> forward = std::make_shared<Hooks<ForwardHook>>();
+  std::shared_ptr<Hooks<FullBackwardHook>> backward = std::make_shared<Hooks<FullBackwardHook>>();
+  std::shared_ptr<Hooks<FullBackwardPreHook>> backward_pre = std::make_shared<Hooks<FullBackwardPreHook>>();
+};
+
+HookHandle Module::register_forward_pre_hook(ForwardPreHook hook) {
+  if (!hooks_) hooks_ = std::make_shared<ModuleHooks>();
+  return hooks_->forward_pre->add(std::move(hook));
+}
+HookHandle Module::register_forward_hook(ForwardHook hook) {
+  if (!hooks_) hooks_ = std::make_shared<ModuleHooks>();
+  return hooks_->forward->add(std::move(hook));
+}
+HookHandle Module::register_full_backward_hook(FullBackwardHook hook) {
+  if (!hooks_) hooks_ = std::make_shared<ModuleHooks>();
+  return hooks_->backward->add(std::move(hook));
+}
+HookHandle Module::register_full_backward_pre_hook(FullBackwardPreHook hook) {
+  if (!hooks_) hooks_ = std::make_shared<ModuleHooks>();
+  return hooks_->backward_pre->add(std::move(hook));
+}
+
+namespace {
+
+/// What one call of a module with backward hooks shares between the two nodes that watch its
+/// output's and its input's gradients (PyTorch's BackwardHook).
+struct BackwardHookCall {
+  Module* module;
+  std::shared_ptr<Hooks<Module::FullBackwardHook>> hooks;
+  std::shared_ptr<Hooks<Module::FullBackwardPreHook>> pre_hooks;
+  std::vector<Tensor> grad_output;
+  bool input_watched = false;
+
+  /// The backward hooks with grad_input; returns grad_input as the hooks leave it.
+  std::vector<Tensor> call_hooks(std::vector<Tensor> grad_input) {
+    for (const auto& hook : hooks->snapshot()) {
+      std::vector<Tensor> r = hook(*module, grad_input, grad_output);
+      if (r.empty()) continue;
+      AG_CHECK(r.size() == grad_input.size(), module->name(), ": a full backward hook returned ", r.size(),
+               " gradients for ", grad_input.size(), " inputs");
+      grad_input = std::move(r);
+    }
+    return grad_input;
+  }
+};
+
+/// An identity over t whose backward is `fn(g)`: where the module's hooks see its gradients.
+template <class F>
+Tensor watch(const Tensor& t, F fn) {
+  Tensor out = t.detach();
+  record("BackwardHookFunctionBackward", out, {t}, {}, [fn](const Tensor& g, const BackwardContext&) -> Grads {
+    return {fn(g)};
+  });
+  return out;
+}
+
+}  // namespace
+
+Tensor Module::operator()(const Tensor& input) {
+  if (!hooks_) return forward(input);
+  Tensor x = input;
+  for (const auto& hook : hooks_->forward_pre->snapshot())
+    if (Tensor r = hook(*this, x); r.defined()) x = r;
+  const bool watch_backward = GradMode::is_enabled() && (!hooks_->backward->empty() || !hooks_->backward_pre->empty());
+  auto call = std::make_shared<BackwardHookCall>(BackwardHookCall{this, hooks_->backward, hooks_->backward_pre, {}, false});
+  Tensor in = x;
+  if (watch_backward && x.defined() && x.requires_grad()) {
+    call->input_watched = true;
+    in = watch(x, [call](const Tensor& g) {
+      std::vector<Tensor> gin = call->call_hooks({g});
+      return gin[0];
+    });
+  }
+  Tensor out = forward(in);
+  for (const auto& hook : hooks_->forward->snapshot())
+    if (Tensor r = hook(*this, in, out); r.defined()) out = r;
+  if (watch_backward && out.defined() && out.requires_grad())
+    out = watch(out, [call](const Tensor& g) {
+      std::vector<Tensor> gout{g};
+      for (const auto& hook : call->pre_hooks->snapshot()) {
+        std::vector<Tensor> r = hook(*call->module, gout);
+        if (r.empty()) continue;
+        AG_CHECK(r.size() == 1 && r[0].defined() && r[0].shape() == g.shape(), call->module->name(),
+                 ": a full backward pre-hook must return one gradient of shape ", g.shape(), " (or none)");
+        gout = std::move(r);
+      }
+      call->grad_output = gout;
+      if (!call->input_watched) call->call_hooks({Tensor()});  // no input needs a gradient: call them now
+      return gout[0];
+    });
+  return out;
 }
 
 // ---- registration -----------------------------------------------------------------------------

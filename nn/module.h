@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ag/autograd/hooks.h"
 #include "ag/autograd/tensor.h"
 #include "ag/nn/ordered_dict.h"
 #include "ag/nn/parameter.h"
@@ -51,8 +52,37 @@ class Module : public std::enable_shared_from_this<Module> {
 
   /// The computation. Modules taking one tensor override this; the default throws.
   virtual Tensor forward(const Tensor& input);
-  /// `(*module)(x)` is `module->forward(x)`.
-  Tensor operator()(const Tensor& input) { return forward(input); }
+  /// `(*module)(x)`: forward(x) with the module's hooks around it (call this, not forward, for
+  /// the hooks to run).
+  Tensor operator()(const Tensor& input);
+
+  // ---- hooks (as PyTorch's; LibTorch has none) ---------------------------------------------
+
+  /// Runs before forward with its input; may return a replacement input (an undefined Tensor keeps it).
+  using ForwardPreHook = std::function<Tensor(Module& module, const Tensor& input)>;
+  /// Runs after forward; may return a replacement output (an undefined Tensor keeps it).
+  using ForwardHook = std::function<Tensor(Module& module, const Tensor& input, const Tensor& output)>;
+  /// Runs in backward once the gradients with respect to the module's input are known, with
+  /// those (grad_input: undefined when the input needs none) and the gradients of its output;
+  /// may return replacement grad_input (an empty list keeps them).
+  using FullBackwardHook =
+      std::function<std::vector<Tensor>(Module& module, const std::vector<Tensor>& grad_input,
+                                        const std::vector<Tensor>& grad_output)>;
+  /// Runs in backward when the gradients of the module's output arrive, before the module's own
+  /// backward; may return replacement grad_output (an empty list keeps them).
+  using FullBackwardPreHook =
+      std::function<std::vector<Tensor>(Module& module, const std::vector<Tensor>& grad_output)>;
+
+  ///     auto h = lin.register_forward_hook([](nn::Module&, const Tensor&, const Tensor& y) { return y * 2; });
+  ///     h.remove();
+  HookHandle register_forward_pre_hook(ForwardPreHook hook);
+  HookHandle register_forward_hook(ForwardHook hook);
+  ///     lin.register_full_backward_hook([](nn::Module&, const auto& gin, const auto& gout) {
+  ///       std::cout << gout[0].norm() << "\n";
+  ///       return std::vector<Tensor>{};
+  ///     });
+  HookHandle register_full_backward_hook(FullBackwardHook hook);
+  HookHandle register_full_backward_pre_hook(FullBackwardPreHook hook);
 
   // ---- registration -----------------------------------------------------------------------
 
@@ -158,6 +188,8 @@ class Module : public std::enable_shared_from_this<Module> {
 
   std::string name_;
   bool training_ = true;
+  struct ModuleHooks;
+  std::shared_ptr<ModuleHooks> hooks_;
   // unique_ptr entries: the Parameter& / Tensor& handed out stay valid as the registry grows.
   std::vector<std::unique_ptr<ParameterEntry>> parameters_;
   std::vector<std::unique_ptr<BufferEntry>> buffers_;

@@ -7,6 +7,7 @@
 
 #include "ag/autograd/autograd.h"
 #include "ag/nn/activation.h"
+#include "ag/nn/checkpoint.h"
 #include "ag/nn/clip_grad.h"
 #include "ag/nn/container.h"
 #include "ag/nn/dropout.h"
