@@ -26,7 +26,24 @@ std::string describe(const Node& n) {
 
 }  // namespace
 
-std::string to_dot(const Tensor& root, const NamedTensors& names) {
+/// "[2, 3] mean 0.1234 |max| 1.5000": a line about a tensor's values.
+std::string summary(const Tensor& t) {
+  if (!t.defined()) return "none";
+  std::ostringstream os;
+  os << to_string(t.shape());
+  if (t.numel() == 0 || !t.is_floating_point()) return os.str();
+  NoGradGuard no_grad;
+  Tensor d = t.detach().to(kFloat64);
+  char buf[96];
+  if (t.numel() == 1) std::snprintf(buf, sizeof buf, " %.4g", d.item<double>());
+  else std::snprintf(buf, sizeof buf, " mean %.4g |max| %.4g", d.mean().item<double>(), d.abs().max().item<double>());
+  return os.str() + buf;
+}
+
+std::string to_dot(const Tensor& root, const NamedTensors& names) { return to_dot(root, DotOptions{names, false}); }
+
+std::string to_dot(const Tensor& root, const DotOptions& options) {
+  const NamedTensors& names = options.names;
   std::ostringstream dot;
   dot << "digraph ag {\n  rankdir=BT;\n  node [fontname=\"monospace\", fontsize=10];\n";
   std::map<const void*, std::string> ids;
@@ -54,6 +71,11 @@ std::string to_dot(const Tensor& root, const NamedTensors& names) {
     std::string nid = id_of(n);
     dot << "  " << nid << " [shape=box, label=\"" << n->name() << "\\n" << to_string(n->shape()) << " "
         << dtype_name(n->dtype());
+    for (const auto& [tname, t] : names)  // a named output of this node: its value, and its gradient
+      if (t.grad_fn().get() == n) {
+        dot << "\\n" << tname << ": " << summary(t);
+        if (options.grads && t.retains_grad()) dot << "\\ngrad: " << summary(t.grad());
+      }
     if (!n->saved_tensors().empty()) dot << "\\nsaved: " << n->saved_tensors().size();
     if (n->released()) dot << "\\n(freed)";
     dot << "\"" << (n->released() ? ", style=dashed" : "") << "];\n";
@@ -66,8 +88,10 @@ std::string to_dot(const Tensor& root, const NamedTensors& names) {
         if (!done[e.leaf.get()]) {
           done[e.leaf.get()] = true;
           std::string name = leaf_name(e.leaf.get(), names);
+          Tensor leaf(e.leaf);
           dot << "  " << lid << " [shape=ellipse, style=filled, fillcolor=\"#bbdefb\", label=\""
-              << (name.empty() ? "leaf" : name) << "\\n" << to_string(e.leaf->shape) << "\\nrequires_grad\"];\n";
+              << (name.empty() ? "leaf" : name) << "\\n" << (options.grads ? summary(leaf) : to_string(e.leaf->shape))
+              << (options.grads ? "\\ngrad: " + summary(leaf.grad()) : std::string("\\nrequires_grad")) << "\"];\n";
         }
         dot << "  " << lid << " -> " << nid << ";\n";
       }

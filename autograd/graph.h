@@ -18,6 +18,20 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 ///     std::ofstream("graph.dot") << ag::to_dot(loss, {{"w", w}});
 std::string to_dot(const Tensor& root, const NamedTensors& names = {});
 
+/// What to_dot draws besides the ops: the tensors named (leaves and, when named, outputs of ops)
+/// and, with `grads`, each named tensor's value and gradient, as micrograd's draw_dot does.
+struct DotOptions {
+  NamedTensors names;
+  bool grads = false;
+};
+
+/// to_dot with options; after backward, `grads` shows every leaf's .grad (and a named non-leaf's
+/// when it retain_grad()ed):
+///
+///     loss.backward();
+///     std::ofstream("graph.dot") << ag::to_dot(loss, {{{"w", w}}, /*grads=*/true});
+std::string to_dot(const Tensor& root, const DotOptions& options);
+
 /// The same graph as indented text, one node per line, root first:
 ///
 ///     SumBackward1  -> []  float32

@@ -1,7 +1,9 @@
 // A look inside ag's autograd: the graph an expression records, what each node saved, how
-// gradients accumulate, retain_graph, hooks, and a second derivative.
+// gradients accumulate, retain_graph, hooks, a second derivative, a trace of backward as it runs
+// and anomaly mode.
 //
-//   build/examples/autograd_graph [--out DIR]     writes DIR/graph.dot (and graph.png with graphviz)
+//   build/examples/autograd_graph [--out DIR]     writes DIR/graph.dot, DIR/graph_grads.dot (and
+//                                                 graph.png with graphviz)
 
 #include <cstdlib>
 #include <cstring>
@@ -98,4 +100,31 @@ int main(int argc, char** argv) {
   }
   loss.backward();
   std::cout << "emb.weight.grad (row 0, the padding, stays zero):\n" << emb.weight.grad() << "\n";
+
+  title("8. Watching backward: every node the engine ran, in order, with its gradients");
+  emb.zero_grad();
+  fc.zero_grad();
+  Tensor loss2 = sentiment_loss(emb, fc);
+  {
+    BackwardTrace trace;  // records while it lives
+    loss2.backward();
+    std::cout << trace;
+  }
+  std::string grads_path = out_dir + "/graph_grads.dot";
+  std::ofstream(grads_path) << to_dot(loss2, DotOptions{names, /*grads=*/true});
+  std::cout << "wrote " << grads_path << " (each leaf with its value and its gradient)\n";
+
+  title("9. Anomaly mode: the backward step that made a NaN, and the forward op behind it");
+  Tensor u = tensor({4.0, 0.0}, requires_grad());
+  try {
+    DetectAnomalyGuard anomaly;
+    Tensor r;
+    {
+      AnomalyLabel label("the square root");
+      r = sqrt(u);
+    }
+    (r * 0).sum().backward();  // d sqrt(u)/du at 0 is inf, and inf * 0 is NaN
+  } catch (const AnomalyError& e) {
+    std::cout << e.what() << "\n";
+  }
 }

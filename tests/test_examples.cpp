@@ -167,4 +167,11 @@ TEST_F(Examples, AutogradGraphTourWritesTheGraph) {
   EXPECT_TRUE(contains(r.out, "a third one fails"));
   EXPECT_TRUE(contains(r.out, "tanh''(0.5) = -2 tanh (1 - tanh^2) = -0.72686"));
   EXPECT_TRUE(contains(file("graph.dot"), "EmbeddingBackward0"));
+  // the trace of backward, one row per node, and the graph with the leaves' gradients
+  EXPECT_TRUE(contains(r.out, "6   EmbeddingBackward0        [2, 3, 3]"));
+  EXPECT_TRUE(contains(r.out, "[2, 3] none"));
+  EXPECT_TRUE(contains(file("graph_grads.dot"), "fc.weight\\n[2, 3] mean"));
+  EXPECT_TRUE(contains(file("graph_grads.dot"), "grad: [4, 3] mean"));
+  EXPECT_TRUE(contains(r.out, "anomaly: SqrtBackward0 returned a gradient with NaN or Inf"));
+  EXPECT_TRUE(contains(r.out, "in 'the square root'"));
 }
