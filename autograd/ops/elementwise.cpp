@@ -244,6 +244,21 @@ Tensor div(const Tensor& a, Scalar b) {
   return out;
 }
 
+Tensor atan2(const Tensor& a, const Tensor& b) {
+  // a: [*a], b: [*b] -> out: broadcast(a, b), the angle of the point (b, a); integers give float32
+  Dtype dtype = result_type(a, b, "atan2");
+  if (!is_floating(dtype)) dtype = kFloat32;
+  Tensor out = binary(a, b, "atan2", dtype, [](auto y, auto x) { return std::atan2(y, x); });
+  if (needs_grad(a, b))
+    record("Atan2Backward0", out, {a, b}, {save(a), save(b)}, [](const Tensor& g, const BackwardContext& ctx) -> Grads {
+      const Tensor &a = ctx.saved(0), &b = ctx.saved(1);
+      Tensor r2 = a * a + b * b;  // d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2)
+      return {ctx.needs_grad(0) ? sum_to(g * b / r2, a.shape()) : Tensor(),
+              ctx.needs_grad(1) ? sum_to(-g * a / r2, b.shape()) : Tensor()};
+    });
+  return out;
+}
+
 Tensor rdiv(const Tensor& a, Scalar b) {
   check_defined(a, "rdiv", "input");
   Tensor out = unary_float(a, "rdiv", [s = b.to_double()](auto x) { return static_cast<decltype(x)>(s) / x; });
