@@ -44,64 +44,6 @@ void accumulate_grad(Tensor& slot, const Tensor& incoming, const char* where) {
   slot = slot + incoming;
 }
 
-/// Runs a tensor's gradient hooks in order; each may replace the gradient.
-Tensor run_hooks(const HookList* hooks, Tensor grad) {
-  if (!hooks) return grad;
-  for (const HookFn& hook : hooks->snapshot()) {
-    Tensor replaced = hook(grad);
-    if (!replaced.defined()) continue;
-    AG_CHECK(replaced.shape() == grad.shape(), "register_hook: the hook returned a gradient of shape ",
-             replaced.shape(), " for a tensor of shape ", grad.shape());
-    grad = replaced.dtype() == grad.dtype() ? replaced : replaced.to(grad.dtype());
-  }
-  return grad;
-}
-
-/// Whether `g` can become a leaf's .grad as it is: nobody else sees its memory, and it is laid
-/// out as the leaf (PyTorch's gradient layout contract: .grad has the strides of its tensor when
-/// that tensor is dense, as a transposed weight), so that optimizers can walk both at once.
-bool can_steal(const Tensor& g, const TensorImpl& leaf) {
-  const TensorImpl& gi = *g.impl();
-  if (g.impl_ptr().use_count() != 1 || gi.storage.use_count() != 1 || gi.grad_fn || gi.offset != 0) return false;
-  return leaf.contiguous ? gi.contiguous : gi.strides == leaf.strides;
-}
-
-/// Accumulation into a leaf that several threads may share is serialised, by one of a few
-/// locks chosen by the leaf's address.
-std::mutex& leaf_lock(const TensorImpl* leaf) {
-  static std::mutex locks[64];
-  return locks[(reinterpret_cast<std::uintptr_t>(leaf) >> 6) % 64];
-}
-
-/// Adds one pass's total gradient into a leaf's .grad, as PyTorch's AccumulateGrad, then runs
-/// the leaf's post-accumulate-grad hooks.
-void accumulate_into_leaf(const std::shared_ptr<TensorImpl>& leaf_ptr, Tensor g, bool create_graph) {
-  TensorImpl& leaf = *leaf_ptr;
-  AutoGradMode mode(create_graph);
-  g = run_hooks(leaf.hooks.get(), std::move(g));
-  {
-    std::lock_guard<std::mutex> lock(leaf_lock(&leaf));
-    Tensor& grad = leaf.grad;
-    if (grad.defined() && !create_graph) {
-      AG_CHECK_STATE(grad.shape() == g.shape(), "autograd: the .grad of a leaf has shape ", grad.shape(),
-                     " but the new gradient has shape ", g.shape(), "; reset it with set_grad({}) or zero_grad()");
-      NoGradGuard no_grad;
-      grad.add_(g);
-    } else if (grad.defined()) {
-      grad = grad + g;
-    } else if (create_graph) {
-      grad = g.clone();
-    } else if (can_steal(g, leaf)) {  // else copy: later in-place accumulation must not write into others' data
-      grad = g;
-    } else {
-      grad = detail::make_tensor_like(Tensor(leaf_ptr), g.dtype());
-      detail::copy_values(grad, g);
-    }
-  }
-  if (leaf.post_accumulate_hooks)
-    for (const PostAccumulateGradHookFn& hook : leaf.post_accumulate_hooks->snapshot()) hook(Tensor(leaf_ptr));
-}
-
 double norm_or_nan(const Tensor& t) {
   if (!t.defined()) return NAN;
   NoGradGuard no_grad;
@@ -325,7 +267,7 @@ class GraphTask {
 
   /// Output o's gradient after the hooks on that output, kept for retain_grad and ag::grad.
   Tensor output_hooks(Node& n, std::size_t o, Tensor g) {
-    if (o < n.pre_hooks_.size()) g = run_hooks(n.pre_hooks_[o].get(), std::move(g));
+    if (o < n.pre_hooks_.size()) g = detail::run_hooks(n.pre_hooks_[o].get(), std::move(g));
     if (o < n.retained_.size())
       if (auto out = n.retained_[o].lock()) {
         NoGradGuard no_grad;
@@ -402,11 +344,11 @@ class GraphTask {
     std::vector<Tensor> out;
     if (!inputs_) {
       for (Sink& s : sinks_)
-        if (s.grad.defined()) accumulate_into_leaf(s.leaf, std::move(s.grad), create_graph_);
+        if (s.grad.defined()) detail::accumulate_into_leaf(s.leaf, std::move(s.grad), create_graph_);
       return out;
     }
     for (Sink& s : sinks_) {
-      if (s.leaf && s.grad.defined()) s.grad = run_hooks(s.leaf->hooks.get(), std::move(s.grad));
+      if (s.leaf && s.grad.defined()) s.grad = detail::run_hooks(s.leaf->hooks.get(), std::move(s.grad));
       out.push_back(std::move(s.grad));
     }
     return out;
@@ -421,7 +363,8 @@ class GraphTask {
       msg << "anomaly: " << n.name() << " returned a gradient with NaN or Inf for its input " << i << " (shape "
           << result[i].shape() << ", gradients out " << shapes_str(result) << ")";
       if (const NodeOrigin* o = n.origin())
-        msg << "; it was made by the forward op #" << o->position << (o->label.empty() ? "" : " in '" + o->label + "'");
+        msg << "; it was made by op #" << o->position << " of the forward pass"
+            << (o->label.empty() ? "" : " in '" + o->label + "'");
       else
         msg << "; it was made before anomaly mode was turned on";
       throw AnomalyError(msg.str());
@@ -505,26 +448,5 @@ BackwardTrace::BackwardTrace() : outer_(t_trace) { t_trace = this; }
 BackwardTrace::~BackwardTrace() { t_trace = outer_; }
 BackwardTrace* BackwardTrace::current() { return t_trace; }
 
-std::string BackwardTrace::str() const {
-  std::ostringstream os;
-  os << std::left << std::setw(4) << "#" << std::setw(26) << "node" << std::setw(22) << "grad in (shape)"
-     << std::setw(12) << "|grad in|" << std::setw(26) << "grads out (shapes)" << std::right << std::setw(10) << "us" << "\n";
-  for (std::size_t i = 0; i < steps_.size(); ++i) {
-    const Step& s = steps_[i];
-    auto shapes = [](const std::vector<Shape>& v, const std::vector<double>& norms) {  // NaN norm: no gradient
-      std::string r;
-      for (std::size_t k = 0; k < v.size(); ++k) r += (k ? " " : "") + (std::isnan(norms[k]) ? "none" : to_string(v[k]));
-      return r;
-    };
-    std::ostringstream norm;
-    norm << std::setprecision(4) << (s.grad_output_norms.empty() ? NAN : s.grad_output_norms[0]);
-    os << std::left << std::setw(4) << i + 1 << std::setw(26) << s.node << std::setw(22) << shapes(s.grad_output_shapes, s.grad_output_norms)
-       << std::setw(12) << norm.str() << std::setw(26) << shapes(s.grad_input_shapes, s.grad_input_norms) << std::right << std::setw(10)
-       << std::fixed << std::setprecision(1) << s.microseconds << std::defaultfloat << "\n";
-  }
-  return os.str();
-}
-
-std::ostream& operator<<(std::ostream& os, const BackwardTrace& trace) { return os << trace.str(); }
 
 }  // namespace ag

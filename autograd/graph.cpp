@@ -1,8 +1,11 @@
 #include "ag/autograd/graph.h"
 
+#include <cmath>
+#include <iomanip>
 #include <map>
 #include <sstream>
 
+#include "ag/autograd/engine.h"
 #include "ag/autograd/node.h"
 #include "ag/autograd/tensor_impl.h"
 
@@ -140,5 +143,29 @@ std::string graph_str(const Tensor& root, const NamedTensors& names) {
   }
   return os.str();
 }
+
+// ---- BackwardTrace's table ----------------------------------------------------------------------
+
+std::string BackwardTrace::str() const {
+  std::ostringstream os;
+  os << std::left << std::setw(4) << "#" << std::setw(26) << "node" << std::setw(22) << "grad in (shape)"
+     << std::setw(12) << "|grad in|" << std::setw(26) << "grads out (shapes)" << std::right << std::setw(10) << "us" << "\n";
+  for (std::size_t i = 0; i < steps_.size(); ++i) {
+    const Step& s = steps_[i];
+    auto shapes = [](const std::vector<Shape>& v, const std::vector<double>& norms) {  // NaN norm: no gradient
+      std::string r;
+      for (std::size_t k = 0; k < v.size(); ++k) r += (k ? " " : "") + (std::isnan(norms[k]) ? "none" : to_string(v[k]));
+      return r;
+    };
+    std::ostringstream norm;
+    norm << std::setprecision(4) << (s.grad_output_norms.empty() ? NAN : s.grad_output_norms[0]);
+    os << std::left << std::setw(4) << i + 1 << std::setw(26) << s.node << std::setw(22) << shapes(s.grad_output_shapes, s.grad_output_norms)
+       << std::setw(12) << norm.str() << std::setw(26) << shapes(s.grad_input_shapes, s.grad_input_norms) << std::right << std::setw(10)
+       << std::fixed << std::setprecision(1) << s.microseconds << std::defaultfloat << "\n";
+  }
+  return os.str();
+}
+
+std::ostream& operator<<(std::ostream& os, const BackwardTrace& trace) { return os << trace.str(); }
 
 }  // namespace ag

@@ -5,11 +5,13 @@
 #include "ag/autograd/node.h"
 
 #include <atomic>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "ag/autograd/engine.h"
 #include "ag/autograd/hooks.h"
+#include "ag/autograd/ops.h"
 #include "ag/autograd/tensor_impl.h"
 
 namespace ag {
@@ -21,6 +23,7 @@ thread_local bool t_grad_enabled = true;
 thread_local std::uint64_t t_next_sequence_nr = 0;
 thread_local std::vector<std::string> t_anomaly_labels;
 std::atomic<bool> g_anomaly_enabled{false};
+std::atomic<std::uint64_t> g_anomaly_ops{0};  // ops made since anomaly mode was turned on
 std::atomic<std::int64_t> g_live_nodes{0};
 }  // namespace
 
@@ -28,7 +31,10 @@ bool GradMode::is_enabled() { return t_grad_enabled; }
 void GradMode::set_enabled(bool enabled) { t_grad_enabled = enabled; }
 
 bool AnomalyMode::is_enabled() { return g_anomaly_enabled.load(std::memory_order_relaxed); }
-void AnomalyMode::set_enabled(bool enabled) { g_anomaly_enabled.store(enabled, std::memory_order_relaxed); }
+void AnomalyMode::set_enabled(bool enabled) {
+  if (enabled && !g_anomaly_enabled.load(std::memory_order_relaxed)) g_anomaly_ops.store(0, std::memory_order_relaxed);
+  g_anomaly_enabled.store(enabled, std::memory_order_relaxed);
+}
 void set_detect_anomaly(bool enabled) { AnomalyMode::set_enabled(enabled); }
 
 AnomalyLabel::AnomalyLabel(std::string label) { t_anomaly_labels.push_back(std::move(label)); }
@@ -64,8 +70,8 @@ struct NodeAccess {
     n.had_saved_ = n_saved > 0;
     if (n.outputs_.empty()) n.outputs_.push_back({out.shape, out.dtype});
     if (AnomalyMode::is_enabled())
-      n.origin_ = std::make_unique<NodeOrigin>(
-          NodeOrigin{n.seq_, t_anomaly_labels.empty() ? std::string() : t_anomaly_labels.back()});
+      n.origin_ = std::make_unique<NodeOrigin>(NodeOrigin{g_anomaly_ops.fetch_add(1, std::memory_order_relaxed) + 1,
+                                                          t_anomaly_labels.empty() ? std::string() : t_anomaly_labels.back()});
   }
 
   // Moves out the subgraph this node alone owns, so that dropping a graph is a loop, not a
@@ -153,6 +159,70 @@ void detail::rebase_history(const Tensor& self, const Tensor& result) {
     if (old) NodeAccess::retained(*old, old_nr).reset();
     NodeAccess::retained(*s.grad_fn, s.output_nr) = self.impl_ptr();
   }
+}
+
+// ---- AccumulateGrad: what a leaf does with a pass's gradient ----------------------------------
+
+/// Runs a tensor's gradient hooks in order; each may replace the gradient.
+Tensor detail::run_hooks(const HookList* hooks, Tensor grad) {
+  if (!hooks) return grad;
+  for (const HookFn& hook : hooks->snapshot()) {
+    Tensor replaced = hook(grad);
+    if (!replaced.defined()) continue;
+    AG_CHECK(replaced.shape() == grad.shape(), "register_hook: the hook returned a gradient of shape ",
+             replaced.shape(), " for a tensor of shape ", grad.shape());
+    grad = replaced.dtype() == grad.dtype() ? replaced : replaced.to(grad.dtype());
+  }
+  return grad;
+}
+
+namespace {
+
+/// Whether `g` can become a leaf's .grad as it is: nobody else sees its memory, and it is laid
+/// out as the leaf (PyTorch's gradient layout contract: .grad has the strides of its tensor when
+/// that tensor is dense, as a transposed weight), so that optimizers can walk both at once.
+bool can_steal(const Tensor& g, const TensorImpl& leaf) {
+  const TensorImpl& gi = *g.impl();
+  if (g.impl_ptr().use_count() != 1 || gi.storage.use_count() != 1 || gi.grad_fn || gi.offset != 0) return false;
+  return leaf.contiguous ? gi.contiguous : gi.strides == leaf.strides;
+}
+
+/// Accumulation into a leaf that several threads may share is serialised, by one of a few
+/// locks chosen by the leaf's address.
+std::mutex& leaf_lock(const TensorImpl* leaf) {
+  static std::mutex locks[64];
+  return locks[(reinterpret_cast<std::uintptr_t>(leaf) >> 6) % 64];
+}
+
+}  // namespace
+
+/// Adds one pass's total gradient into a leaf's .grad, as PyTorch's AccumulateGrad, then runs
+/// the leaf's post-accumulate-grad hooks.
+void detail::accumulate_into_leaf(const std::shared_ptr<TensorImpl>& leaf_ptr, Tensor g, bool create_graph) {
+  TensorImpl& leaf = *leaf_ptr;
+  AutoGradMode mode(create_graph);
+  g = run_hooks(leaf.hooks.get(), std::move(g));
+  {
+    std::lock_guard<std::mutex> lock(leaf_lock(&leaf));
+    Tensor& grad = leaf.grad;
+    if (grad.defined() && !create_graph) {
+      AG_CHECK_STATE(grad.shape() == g.shape(), "autograd: the .grad of a leaf has shape ", grad.shape(),
+                     " but the new gradient has shape ", g.shape(), "; reset it with set_grad({}) or zero_grad()");
+      NoGradGuard no_grad;
+      grad.add_(g);
+    } else if (grad.defined()) {
+      grad = grad + g;
+    } else if (create_graph) {
+      grad = g.clone();
+    } else if (can_steal(g, leaf)) {  // else copy: later in-place accumulation must not write into others' data
+      grad = g;
+    } else {
+      grad = detail::make_tensor_like(Tensor(leaf_ptr), g.dtype());
+      detail::copy_values(grad, g);
+    }
+  }
+  if (leaf.post_accumulate_hooks)
+    for (const PostAccumulateGradHookFn& hook : leaf.post_accumulate_hooks->snapshot()) hook(Tensor(leaf_ptr));
 }
 
 // ---- tensor methods about the graph -------------------------------------------------------------

@@ -83,8 +83,8 @@ class BackwardContext {
 
 struct HookList;
 
-/// Where and when anomaly mode saw a node made: its place in the forward program and the label
-/// of the AnomalyLabel scope it was made in (see engine.h).
+/// Where and when anomaly mode saw a node made: its place in the forward program (the n-th op
+/// since anomaly mode was turned on) and the label of the AnomalyLabel scope it was made in.
 struct NodeOrigin {
   std::uint64_t position = 0;
   std::string label;

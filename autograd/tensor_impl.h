@@ -137,6 +137,12 @@ inline const std::shared_ptr<Node>& grad_fn_of(TensorImpl& t) {
 /// its dtype. No graph, no version bump: callers decide.
 void copy_values(const Tensor& dst, const Tensor& src);
 
+/// Runs a tensor's gradient hooks in order (each may replace the gradient).
+Tensor run_hooks(const HookList* hooks, Tensor grad);
+/// Adds one backward pass's total gradient into a leaf's .grad (PyTorch's AccumulateGrad), then
+/// runs the leaf's post-accumulate-grad hooks. Serialised per leaf: threads may share leaves.
+void accumulate_into_leaf(const std::shared_ptr<TensorImpl>& leaf, Tensor grad, bool create_graph);
+
 /// `t` itself when contiguous, else a contiguous copy of its values (no graph): for kernels that
 /// walk raw rows.
 inline Tensor contiguous_data(const Tensor& t) {

@@ -125,7 +125,7 @@ TEST(Anomaly, ANanInBackwardNamesTheNodeTheShapesAndTheForwardOp) {
     y = sqrt(x);  // d/dx at 0 is inf
   }
   expect_throw_with<AnomalyError>([&] { y.sum().backward(); },
-                                  {"SqrtBackward0", "NaN or Inf", "[3]", "forward op #", "the square root"});
+                                  {"SqrtBackward0", "NaN or Inf", "[3]", "op #1 of the forward pass", "the square root"});
 }
 
 TEST(Anomaly, OffByDefaultAndTheGradientGoesThrough) {
