@@ -124,9 +124,11 @@ class GraphTask {
   }
 
  private:
+  static constexpr std::uint32_t kNoTask = ~std::uint32_t(0);
   struct NodeTask {
     Node* node;
-    Grads grads;  // one per output of the node, summed over the edges into it
+    Grads grads;                      // one per output of the node, summed over the edges into it
+    SmallVector<std::uint32_t, 2> next;  // per edge of the node: the task of its node (kNoTask: a leaf or none)
     std::int32_t deps = 0;
     bool needed = true;
   };
@@ -158,11 +160,15 @@ class GraphTask {
     while (!stack.empty()) {
       Node* n = stack.back();
       stack.pop_back();
+      const std::size_t from = index_.find(n);
       for (const Edge& e : n->next_functions()) {
-        if (!e.fn) continue;
-        std::size_t k = task_index(e.fn.get(), true);
-        if (fresh_) stack.push_back(e.fn.get());
-        ++tasks_[k].deps;
+        std::uint32_t k = kNoTask;
+        if (e.fn) {
+          k = static_cast<std::uint32_t>(task_index(e.fn.get(), true));
+          if (fresh_) stack.push_back(e.fn.get());
+          ++tasks_[k].deps;
+        }
+        tasks_[from].next.push_back(k);  // the walk finds each edge's task here, without a lookup
       }
     }
   }
@@ -188,16 +194,19 @@ class GraphTask {
       std::size_t k = ready.back();
       ready.pop_back();
       order.push_back(k);
-      for (const Edge& e : tasks_[k].node->next_functions())
-        if (e.fn && --remaining[task_index(e.fn.get(), false)] == 0) ready.push_back(task_index(e.fn.get(), false));
+      for (std::uint32_t next : tasks_[k].next)
+        if (next != kNoTask && --remaining[next] == 0) ready.push_back(next);
     }
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       NodeTask& t = tasks_[*it];
       t.needed = false;
-      for (const Edge& e : t.node->next_functions())
-        if ((e.fn && (tasks_[task_index(e.fn.get(), false)].needed || node_sinks_.count({e.fn.get(), e.input_nr}))) ||
+      const auto& edges = t.node->next_functions();
+      for (std::size_t i = 0; i < edges.size(); ++i) {
+        const Edge& e = edges[i];
+        if ((e.fn && (tasks_[t.next[i]].needed || node_sinks_.count({e.fn.get(), e.input_nr}))) ||
             (e.leaf && leaf_sinks_.find(e.leaf.get()) != PointerIndex::npos))
           t.needed = true;
+      }
     }
   }
 
@@ -234,14 +243,11 @@ class GraphTask {
       const std::size_t k = ready.back();
       ready.pop_back();
       run_node(k);
-      for (const Edge& e : tasks_[k].node->next_functions()) {
-        if (!e.fn) continue;
-        const std::size_t next = task_index(e.fn.get(), false);
-        if (--tasks_[next].deps == 0) {
+      for (std::uint32_t next : tasks_[k].next)
+        if (next != kNoTask && --tasks_[next].deps == 0) {
           ready.push_back(next);
           std::push_heap(ready.begin(), ready.end(), newest);
         }
-      }
     }
   }
 
@@ -258,7 +264,7 @@ class GraphTask {
     Grads grad_inputs = call(n, grads);
     for (std::size_t i = 0; i < grad_inputs.size(); ++i)
       if (grad_inputs[i].defined() && n.next_functions()[i].valid())
-        send(n.next_functions()[i], std::move(grad_inputs[i]), n.name());
+        send(n.next_functions()[i], std::move(grad_inputs[i]), n.name(), tasks_[k].next[i]);
     if (!keep_graph_ && n.had_saved_) {
       n.saved_.clear();
       n.released_ = true;
@@ -301,7 +307,8 @@ class GraphTask {
       }
     BackwardTrace* trace = t_trace;
     const auto t0 = trace ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-    Grads outputs_grads = trace ? grads : Grads();
+    std::optional<Grads> outputs_grads;
+    if (trace) outputs_grads = grads;
     Grads result;
     {
       AutoGradMode mode(create_graph_);
@@ -311,19 +318,20 @@ class GraphTask {
     AG_CHECK_STATE(result.size() == n.next_.size(), "autograd: ", n.name_, " returned ", result.size(),
                    " gradients for ", n.next_.size(), " inputs");
     if (AnomalyMode::is_enabled()) check_finite(n, result);
-    if (trace) record(*trace, n, outputs_grads, result, t0);
+    if (trace) record(*trace, n, *outputs_grads, result, t0);
     return result;
   }
 
-  /// Routes a gradient along an edge: into the next node's output slot, or a sink.
-  void send(const Edge& e, Tensor g, const char* from) {
+  /// Routes a gradient along an edge (whose node's task is `task`, when known): into the next
+  /// node's output slot, or a sink.
+  void send(const Edge& e, Tensor g, const char* from, std::uint32_t task = kNoTask) {
     const Shape& want = e.fn ? e.fn->shape(e.input_nr) : e.leaf->shape;
     const Dtype want_dtype = e.fn ? e.fn->dtype(e.input_nr) : e.leaf->dtype;
     AG_CHECK_STATE(g.shape() == want, "autograd: ", from, " returned a gradient of shape ", g.shape(),
                    " for an input of shape ", want);
     if (g.dtype() != want_dtype) g = g.to(want_dtype);
     if (e.fn) {
-      NodeTask& t = tasks_[task_index(e.fn.get(), false)];
+      NodeTask& t = tasks_[task != kNoTask ? task : task_index(e.fn.get(), false)];
       if (!t.needed && !node_sinks_.count({e.fn.get(), e.input_nr})) return;
       if (t.grads.size() < e.fn->num_outputs()) t.grads.resize(e.fn->num_outputs());
       accumulate_grad(t.grads[e.input_nr], g, from);
@@ -393,7 +401,7 @@ class GraphTask {
     const std::size_t k = index_.find_or_add(n, tasks_.size(), fresh_);
     if (fresh_) {
       AG_CHECK_STATE(add, "autograd: internal error: a node outside the discovered graph");
-      tasks_.push_back(NodeTask{n, Grads(), 0, true});
+      tasks_.push_back(NodeTask{n, Grads(), {}, 0, true});
     }
     return k;
   }
