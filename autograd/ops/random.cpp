@@ -139,7 +139,8 @@ inline void cephes_sincosf(float x, float* sin_out, float* cos_out) {
 // to libm's fmaf: the same results (a fused multiply-add rounds once either way), 3x faster.
 // Every other multiplication of these functions feeds a sqrt, a conversion or an operand of an
 // explicit fma, so no contraction can change a value.
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__APPLE__)
+// ThreadSanitizer's instrumented ifunc resolver would run before its runtime starts: no clones there.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__APPLE__) && !defined(__SANITIZE_THREAD__)
 #define AG_FMA_CLONES __attribute__((target_clones("fma", "default")))
 #else
 #define AG_FMA_CLONES
