@@ -86,6 +86,10 @@ tensor_list FunctionAccess::finish(const char* name, detail::CppNode::Backward b
       detail::attach_output(node, *out.impl(), static_cast<std::uint32_t>(i));
     }
   }
+  // The node keeps the context; the forward-time lists would hold its own outputs (a cycle).
+  ctx.to_save_.clear();
+  ctx.dirty_.clear();
+  ctx.non_differentiable_.clear();
   node->context = std::move(ctx);
   return outputs;
 }
