@@ -366,7 +366,7 @@ class GraphTask {
     for (std::size_t i = 0; i < result.size(); ++i) {
       if (!result[i].defined() || !is_floating(result[i].dtype())) continue;
       NoGradGuard no_grad;
-      if (all(isfinite(result[i])).item<bool>()) continue;
+      if (all(isfinite(result[i].is_sparse() ? result[i].values() : result[i])).item<bool>()) continue;
       std::ostringstream msg;
       msg << "anomaly: " << n.name() << " returned a gradient with NaN or Inf for its input " << i << " (shape "
           << result[i].shape() << ", gradients out " << shapes_str(result) << ")";

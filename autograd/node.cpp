@@ -205,15 +205,19 @@ void detail::accumulate_into_leaf(const std::shared_ptr<TensorImpl>& leaf_ptr, T
   {
     std::lock_guard<std::mutex> lock(leaf_lock(&leaf));
     Tensor& grad = leaf.grad;
-    if (grad.defined() && !create_graph) {
+    if (grad.defined()) {
       AG_CHECK_STATE(grad.shape() == g.shape(), "autograd: the .grad of a leaf has shape ", grad.shape(),
                      " but the new gradient has shape ", g.shape(), "; reset it with set_grad({}) or zero_grad()");
+    }
+    if (grad.defined() && !create_graph && !(grad.is_sparse() && !g.is_sparse())) {
       NoGradGuard no_grad;
-      grad.add_(g);
+      grad.add_(g);  // dense += dense or sparse, sparse += sparse (rows appended)
     } else if (grad.defined()) {
-      grad = grad + g;
+      grad = grad + g;  // with create_graph, or a sparse .grad meeting a dense gradient: dense
     } else if (create_graph) {
       grad = g.clone();
+    } else if (g.is_sparse()) {  // steal the rows when no one else holds them
+      grad = g.impl_ptr().use_count() == 1 && g.impl()->sparse.use_count() == 1 ? g : g.clone();
     } else if (can_steal(g, leaf)) {  // else copy: later in-place accumulation must not write into others' data
       grad = g;
     } else {

@@ -321,6 +321,19 @@ struct BCEWithLogitsOptions {
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
                                         const BCEWithLogitsOptions& options = {});
 
+// ---- sparse tensors (ops/sparse.cpp) ---------------------------------------------------------
+// A sparse tensor holds some rows of a tensor: what Embedding(sparse=true) gives as gradient,
+// so that a step costs what the batch costs, not the vocabulary. Supported on it: to_dense,
+// coalesce, indices, values, clone, detach, to(dtype), add (sparse + sparse stays sparse,
+// with a dense tensor gives dense), add_ into a dense or a sparse tensor, mul/div by a number
+// (and in place), neg, zero_, norm, printing. Sparse tensors never require grad.
+
+/// A sparse tensor of dense shape `size` whose row indices[0, k] (int64 [1, nnz] or [nnz]) holds
+/// values[k] ([nnz, size[1:]]): torch.sparse_coo_tensor with one sparse dimension.
+///
+///     auto g = ag::sparse_coo_tensor(ag::tensor({{2, 0}}), ag::ones({2, 3}), {5, 3});
+Tensor sparse_coo_tensor(const Tensor& indices, const Tensor& values, const Shape& size);
+
 // ---- indexing (ops/index.cpp) --------------------------------------------------------------
 // Indices are int64 and must lie in [0, size): anything else throws ag::IndexError naming the
 // op, the index, its position and the valid range.
@@ -343,10 +356,12 @@ struct EmbeddingFuncOptions {
   EmbeddingFuncOptions& max_norm(std::optional<double> m) { max_norm_ = m; return *this; }
   EmbeddingFuncOptions& norm_type(double p) { norm_type_ = p; return *this; }
   EmbeddingFuncOptions& scale_grad_by_freq(bool s) { scale_grad_by_freq_ = s; return *this; }
+  EmbeddingFuncOptions& sparse(bool s) { sparse_ = s; return *this; }
   std::optional<std::int64_t> padding_idx_;
   std::optional<double> max_norm_;
   double norm_type_ = 2.0;
   bool scale_grad_by_freq_ = false;
+  bool sparse_ = false;
 };
 
 /// Rows of `weight` [num, dim] at `indices` (int64, any shape) -> [*indices.shape, dim].
@@ -355,6 +370,9 @@ struct EmbeddingFuncOptions {
 /// norm_type-norm n > max_norm is scaled by max_norm / (n + 1e-7)), which bumps weight's
 /// version; scale_grad_by_freq divides each row's gradient by how often its index occurs in
 /// the batch. The same as matmul(one_hot(indices, num).to(float), weight), without the matrix.
+/// With sparse, weight's gradient is a sparse tensor of the looked-up rows (one per index,
+/// padding left out, repeats kept until coalesce): a step then costs the batch, not the table.
+/// Under create_graph the gradient is dense, so that it can be differentiated again.
 ///
 ///     auto vectors = ag::embedding(table, ag::tensor({{1, 4}, {2, 0}}));   // [2, 2, dim]
 Tensor embedding(const Tensor& weight, const Tensor& indices, const EmbeddingFuncOptions& options = {});

@@ -128,6 +128,7 @@ std::string Tensor::shape_str() const { return to_string(shape()); }
 
 std::string Tensor::str() const {
   if (!defined()) return "tensor(undefined)";
+  if (is_sparse()) return detail::sparse_str(*this);
   const Shape& s = shape();
   std::vector<double> values = to_vector<double>();
   std::string body;

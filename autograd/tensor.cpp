@@ -252,6 +252,7 @@ bool Tensor::retains_grad() const { return impl_ && impl_->retains_grad; }
 
 Tensor Tensor::detach() const {
   check_defined(impl_.get(), "detach()");
+  if (impl_->sparse) return detail::sparse_alias(*this);
   return detail::make_alias(*this);
 }
 
@@ -268,6 +269,7 @@ Tensor& Tensor::detach_() {
 
 Tensor Tensor::clone() const {
   check_defined(impl_.get(), "clone()");
+  if (impl_->sparse) return detail::sparse_clone(*this);
   Tensor out = detail::make_tensor_like(*this, impl_->dtype);
   detail::copy_values(out, *this);
   if (needs_grad(*this))
@@ -278,6 +280,7 @@ Tensor Tensor::clone() const {
 Tensor Tensor::to(Dtype dtype) const {
   check_defined(impl_.get(), "to()");
   if (dtype == impl_->dtype) return *this;
+  if (impl_->sparse) return detail::sparse_to(*this, dtype);
   Tensor out = detail::make_tensor(impl_->shape, dtype);
   detail::copy_values(out, *this);
   if (is_floating(dtype) && is_floating(impl_->dtype) && needs_grad(*this)) {

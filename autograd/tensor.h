@@ -296,6 +296,21 @@ class Tensor {
   Tensor detach() const;
   Tensor& detach_();
 
+  // ---- sparse: row-sparse tensors, as an Embedding's gradient with sparse(true) ------------
+  /// True for a sparse tensor: rows given by indices() hold values(), the others are zero.
+  /// A sparse tensor has no strided data: ops other than those below want to_dense() first.
+  bool is_sparse() const;
+  /// The dense tensor (repeated rows summed).
+  Tensor to_dense() const;
+  /// The same sparse tensor with each row once, in increasing order (repeats summed).
+  Tensor coalesce() const;
+  bool is_coalesced() const;
+  /// The rows, int64 [1, nnz] as PyTorch's sparse_dim-1 COO tensors, and their values [nnz, ...].
+  Tensor indices() const;
+  Tensor values() const;
+  /// Number of stored rows (repeats counted until coalesced).
+  std::int64_t _nnz() const;
+
   // ---- conversion -----------------------------------------------------------------------
   /// A copy with its own storage, laid out as this tensor when that layout is dense (a
   /// transposed matrix stays transposed), else contiguous; differentiable.

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "ag/autograd/storage.h"
@@ -17,6 +18,14 @@ namespace ag {
 
 struct HookList;
 struct PostAccumulateHookList;
+
+/// The parts of a row-sparse tensor (an Embedding's sparse gradient): row indices [nnz] (int64)
+/// and their values [nnz, ...]; rows may repeat until coalesced. The tensor's shape is the dense one.
+struct SparseParts {
+  Tensor indices;
+  Tensor values;
+  bool coalesced = false;
+};
 
 /// How a view was made, for PyTorch's rules on in-place ops through views.
 enum class ViewCreation : std::uint8_t {
@@ -47,6 +56,7 @@ struct TensorImpl {
   Tensor grad;
   std::shared_ptr<HookList> hooks;  // gradient hooks of a leaf (a non-leaf's live on its grad_fn)
   std::shared_ptr<PostAccumulateHookList> post_accumulate_hooks;  // of a leaf
+  std::shared_ptr<SparseParts> sparse;  // set for a sparse tensor, which has no strided data
 
   ~TensorImpl();
 };
@@ -143,9 +153,15 @@ Tensor run_hooks(const HookList* hooks, Tensor grad);
 /// runs the leaf's post-accumulate-grad hooks. Serialised per leaf: threads may share leaves.
 void accumulate_into_leaf(const std::shared_ptr<TensorImpl>& leaf, Tensor grad, bool create_graph);
 
+[[noreturn]] void throw_sparse(const TensorImpl& t);
+
+/// Whether t is sparse (cheap: for the ops that treat sparse tensors apart).
+inline bool is_sparse(const Tensor& t) { return t.impl() && t.impl()->sparse; }
+
 /// `t` itself when contiguous, else a contiguous copy of its values (no graph): for kernels that
 /// walk raw rows.
 inline Tensor contiguous_data(const Tensor& t) {
+  if (t.impl()->sparse) throw_sparse(*t.impl());
   if (t.impl()->contiguous) return t;
   Tensor out = make_tensor(t.impl()->shape, t.impl()->dtype);
   copy_values(out, t);
@@ -154,8 +170,28 @@ inline Tensor contiguous_data(const Tensor& t) {
 
 template <class T>
 T* data(const Tensor& t) {
+  if (t.impl()->sparse) throw_sparse(*t.impl());
   return static_cast<T*>(t.impl()->data);
 }
+
+/// A sparse tensor of dense shape `shape` from row indices [nnz] and values [nnz, shape[1:]]
+/// (both contiguous, checked by the caller).
+Tensor make_sparse(Tensor indices, Tensor values, const Shape& shape, bool coalesced);
+
+// The sparse halves of the dense ops (ops/sparse.cpp): the dense op calls them when an argument
+// is sparse, so that every user of add/mul/clone/... gets sparse support from the same entry point.
+Tensor sparse_add(const Tensor& a, const Tensor& b, double alpha);    // a + alpha * b
+Tensor& sparse_add_(Tensor& self, const Tensor& other, double alpha);  // self += alpha * other
+/// A sparse tensor with f(values) as values: for the ops that keep zeros zero (mul and div by
+/// a number, neg).
+Tensor sparse_map_values(const Tensor& t, const char* op, const std::function<Tensor(const Tensor&)>& f);
+Tensor& sparse_map_values_(Tensor& t, const char* op, const std::function<Tensor(const Tensor&)>& f);
+Tensor& sparse_zero_(Tensor& t);
+Tensor sparse_clone(const Tensor& t);
+Tensor sparse_alias(const Tensor& t);  // detach
+Tensor sparse_to(const Tensor& t, Dtype dtype);
+Tensor sparse_norm(const Tensor& t, double p);
+std::string sparse_str(const Tensor& t);
 
 }  // namespace detail
 }  // namespace ag

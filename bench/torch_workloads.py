@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The four workloads of bench/README.md in PyTorch, single-threaded, for comparing with ag_bench.
 
-    /usr/bin/python3 bench/torch_workloads.py [sentiment|mlp|embedding|overhead ...]
+    /usr/bin/python3 bench/torch_workloads.py [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead ...]
 
 Needs PyTorch (Debian: apt-get install python3-torch). A measuring stick only: nothing in ag
 depends on it. Prints one JSON line per workload with ag_bench's keys.
@@ -100,6 +100,32 @@ def embedding(steps=50):
     return {"workload": "embedding", "steps_per_s": steps / (time.perf_counter() - start), "loss": loss.item()}
 
 
+def embedding_sparse(vocab=50000, name="embedding_sparse", warmup=10, steps=200):
+    torch.manual_seed(0)
+    tokens, y = torch.randint(0, vocab, (256, 16)), torch.randint(0, 2, (256,))
+    emb, fc = nn.Embedding(vocab, 64, sparse=True), nn.Linear(64, 2)
+    sparse_opt = torch.optim.SparseAdam(list(emb.parameters()), lr=1e-3)
+    dense_opt = torch.optim.Adam(list(fc.parameters()), lr=1e-3)
+
+    def step():
+        sparse_opt.zero_grad()
+        dense_opt.zero_grad()
+        loss = F.cross_entropy(fc(emb(tokens).mean(1)), y)
+        loss.backward()
+        sparse_opt.step()
+        dense_opt.step()
+        return loss
+
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = step()
+    elapsed = time.perf_counter() - start
+    return {"workload": name, "vocab": vocab, "steps_per_s": steps / elapsed, "us_per_step": elapsed / steps * 1e6,
+            "loss": loss.item()}
+
+
 def overhead(reps=200, chain=100):
     x = torch.randn(2, 5, requires_grad=True)
     start = time.perf_counter()
@@ -111,7 +137,8 @@ def overhead(reps=200, chain=100):
     return {"workload": "overhead", "us_per_op": (time.perf_counter() - start) / (reps * chain) * 1e6}
 
 
-WORKLOADS = {"sentiment": sentiment, "mlp": mlp, "embedding": embedding, "overhead": overhead}
+WORKLOADS = {"sentiment": sentiment, "mlp": mlp, "embedding": embedding, "embedding_sparse": embedding_sparse,
+             "embedding_sparse_1m": lambda: embedding_sparse(1000000, "embedding_sparse_1m"), "overhead": overhead}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or WORKLOADS:

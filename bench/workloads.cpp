@@ -1,6 +1,6 @@
 // ag_bench: the four benchmark workloads, one JSON line each.
 //
-//   build/bench/ag_bench [--threads N] [sentiment|mlp|embedding|overhead ...]
+//   build/bench/ag_bench [--threads N] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead ...]
 //
 // Several workloads run one per child process, so that `peak_rss_mb` is each workload's own.
 // Single-threaded unless --threads is given. The workloads (model, sizes, optimizer, step counts
@@ -152,6 +152,36 @@ std::string run_embedding() {
   return buf;
 }
 
+// ---- embedding_sparse: the same with sparse(true) + SparseAdam, at 50,000 and 1,000,000 words ----
+
+std::string run_embedding_sparse(std::int64_t vocab, const char* name) {
+  const int warmup = 10, steps = 200;
+  manual_seed(0);
+  Tensor toks = randint(0, vocab, {256, 16});
+  Tensor y = randint(0, 2, {256});
+  nn::Embedding emb(nn::EmbeddingOptions(vocab, 64).sparse(true));
+  nn::Linear fc(64, 2);
+  optim::SparseAdam sparse_opt(emb.parameters(), optim::SparseAdamOptions(1e-3));
+  optim::Adam dense_opt(fc.parameters(), optim::AdamOptions(1e-3));
+  Tensor loss;
+  auto step = [&] {
+    sparse_opt.zero_grad();
+    dense_opt.zero_grad();
+    loss = cross_entropy(fc(emb(toks).mean(1)), y);
+    loss.backward();
+    sparse_opt.step();
+    dense_opt.step();
+  };
+  for (int i = 0; i < warmup; ++i) step();
+  auto t0 = Clock::now();
+  for (int i = 0; i < steps; ++i) step();
+  double dt = seconds_since(t0);
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "{\"workload\": \"%s\", \"vocab\": %lld, \"steps_per_s\": %.2f, \"us_per_step\": %.1f, \"loss\": %.6f",
+                name, static_cast<long long>(vocab), steps / dt, dt / steps * 1e6, loss.item<double>());
+  return buf;
+}
+
 // ---- overhead: 100 tiny ops and a backward, 200 times ----------------------------------------------
 
 std::string run_overhead() {
@@ -171,7 +201,7 @@ std::string run_overhead() {
 }
 
 int usage(const char* argv0) {
-  std::fprintf(stderr, "usage: %s [--threads N] [sentiment|mlp|embedding|overhead ...]\n", argv0);
+  std::fprintf(stderr, "usage: %s [--threads N] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead ...]\n", argv0);
   return 2;
 }
 
@@ -179,8 +209,14 @@ int usage(const char* argv0) {
 
 int main(int argc, char** argv) {
   const std::map<std::string, std::function<std::string()>> workloads{
-      {"sentiment", run_sentiment}, {"mlp", run_mlp}, {"embedding", run_embedding}, {"overhead", run_overhead}};
-  const std::vector<std::string> order{"sentiment", "mlp", "embedding", "overhead"};
+      {"sentiment", run_sentiment},
+      {"mlp", run_mlp},
+      {"embedding", run_embedding},
+      {"embedding_sparse", [] { return run_embedding_sparse(50000, "embedding_sparse"); }},
+      {"embedding_sparse_1m", [] { return run_embedding_sparse(1000000, "embedding_sparse_1m"); }},
+      {"overhead", run_overhead}};
+  const std::vector<std::string> order{"sentiment", "mlp", "embedding", "embedding_sparse", "embedding_sparse_1m",
+                                       "overhead"};
   int threads = 1;
   std::vector<std::string> chosen;
   for (int i = 1; i < argc; ++i) {

@@ -4,13 +4,16 @@
 
 #include <climits>
 #include <cstring>
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include "ag/autograd/error.h"
 #include "ag/autograd/ops.h"
 #include "ag/distributed/collectives.h"
 #include "ag/distributed/environment.h"
 #include "ag/distributed/mpi_detail.h"
+#include "ag/nn/embedding.h"
 
 namespace ag::distributed {
 
@@ -34,6 +37,7 @@ struct DistributedDataParallel::Impl {
     std::vector<Slot> slots;
     std::int64_t numel = 0;
     Tensor flat;
+    bool sparse = false;  // the one weight of an Embedding(sparse=true): gathered, not all-reduced
   };
 
   std::shared_ptr<nn::Module> owner;
@@ -47,6 +51,10 @@ struct DistributedDataParallel::Impl {
   /// changed nothing, when some rank passed `problem_here`.
   template <class T>
   bool sync_bucket(FlatBucket& bucket, MPI_Comm comm, int world, bool problem_here);
+  /// Averages a sparse gradient: every rank's rows are gathered (MPI_Allgatherv of indices and
+  /// values), scaled by 1 / world; no dense [rows, ...] buffer is ever made.
+  template <class T>
+  bool sync_sparse_bucket(FlatBucket& bucket, MPI_Comm comm, int world, bool problem_here);
   /// What is wrong on this rank: parameters replaced since construction (misuse), or a gradient
   /// whose shape or dtype is not its parameter's. An empty message when all is well.
   struct Problem {
@@ -128,6 +136,56 @@ bool DistributedDataParallel::Impl::sync_bucket(FlatBucket& bucket, MPI_Comm com
   return true;
 }
 
+template <class T>
+bool DistributedDataParallel::Impl::sync_sparse_bucket(FlatBucket& bucket, MPI_Comm comm, int world,
+                                                       bool problem_here) {
+  Tensor& p = params[bucket.slots[0].param];
+  const Tensor g = p.grad();
+  const std::int64_t row = p.dim() == 0 || p.size(0) == 0 ? 0 : p.numel() / p.size(0);
+  const Tensor indices = g.defined() ? g.indices().reshape({g._nnz()}).contiguous() : empty({0}, kInt64);
+  const Tensor values = g.defined() ? g.values().contiguous() : empty({0, row}, p.dtype());
+  // First what each rank holds: [rows, has a gradient, found a problem].
+  std::int64_t mine[3] = {indices.numel(), g.defined() ? 1 : 0, problem_here ? 1 : 0};
+  std::vector<std::int64_t> all(3 * static_cast<std::size_t>(world));
+  detail::check_mpi(MPI_Allgather(mine, 3, MPI_INT64_T, all.data(), 3, MPI_INT64_T, comm),
+                    "DistributedDataParallel::sync_gradients");
+  std::int64_t total = 0, any_grad = 0, problems = 0;
+  std::vector<int> counts(static_cast<std::size_t>(world)), value_counts(counts.size()), offsets(counts.size()),
+      value_offsets(counts.size());
+  for (int r = 0; r < world; ++r) {
+    const std::int64_t n = all[3 * static_cast<std::size_t>(r)];
+    AG_CHECK((total + n) * std::max<std::int64_t>(row, 1) <= INT_MAX, "DistributedDataParallel::sync_gradients: the "
+             "sparse gradient of '", names[bucket.slots[0].param], "' gathered from all ranks has more than 2^31 - 1 "
+             "elements, more than one MPI call can carry");
+    counts[static_cast<std::size_t>(r)] = static_cast<int>(n);
+    offsets[static_cast<std::size_t>(r)] = static_cast<int>(total);
+    value_counts[static_cast<std::size_t>(r)] = static_cast<int>(n * row);
+    value_offsets[static_cast<std::size_t>(r)] = static_cast<int>(total * row);
+    total += n;
+    any_grad += all[3 * static_cast<std::size_t>(r) + 1];
+    problems += all[3 * static_cast<std::size_t>(r) + 2];
+  }
+  if (problems != 0) return false;
+  if (any_grad == 0) return true;  // no rank had a gradient: leave it undefined, as locally
+  Tensor all_indices = empty({total}, kInt64);
+  Shape vshape = p.shape();
+  vshape[0] = total;
+  Tensor all_values = empty(vshape, p.dtype());
+  detail::check_mpi(MPI_Allgatherv(indices.data_ptr<std::int64_t>(), static_cast<int>(mine[0]), MPI_INT64_T,
+                                   all_indices.data_ptr<std::int64_t>(), counts.data(), offsets.data(), MPI_INT64_T,
+                                   comm),
+                    "DistributedDataParallel::sync_gradients");
+  detail::check_mpi(MPI_Allgatherv(values.data_ptr<T>(), static_cast<int>(mine[0] * row), detail::mpi_type(bucket.dtype),
+                                   all_values.data_ptr<T>(), value_counts.data(), value_offsets.data(),
+                                   detail::mpi_type(bucket.dtype), comm),
+                    "DistributedDataParallel::sync_gradients");
+  T* v = all_values.data_ptr<T>();
+  const T n = static_cast<T>(world);
+  for (std::int64_t i = 0, e = all_values.numel(); i < e; ++i) v[i] = v[i] / n;
+  p.set_grad(sparse_coo_tensor(all_indices, all_values, p.shape()));  // the rows of rank 0, then rank 1, ...
+  return true;
+}
+
 DistributedDataParallel::Impl::Problem DistributedDataParallel::Impl::local_problem(const nn::Module& module) const {
   // The module's parameters must still be the tensors the buckets were built from.
   auto now = trained_parameters(module);
@@ -148,6 +206,21 @@ DistributedDataParallel::Impl::Problem DistributedDataParallel::Impl::local_prob
                               g.shape(), " ", g.dtype(), " but the parameter is ", p.shape(), " ", p.dtype()),
               false};
   }
+  for (const FlatBucket& b : buckets)
+    for (const Slot& slot : b.slots) {
+      const Tensor& g = params[slot.param].grad();
+      if (!g.defined() || g.is_sparse() == b.sparse) continue;
+      const std::string& name = names[slot.param];
+      if (b.sparse)
+        return {ag::detail::cat("DistributedDataParallel::sync_gradients: the gradient of '", name, "' is dense, but ",
+                                "it is the weight of an Embedding with sparse(true), whose bucket gathers sparse rows"),
+                false};
+      return {ag::detail::cat("DistributedDataParallel::sync_gradients: the gradient of '", name, "' (", g.shape(),
+                              ") is sparse, but it is in a bucket of ", b.slots.size(), " dense gradient",
+                              b.slots.size() == 1 ? "" : "s", ", which one MPI_Allreduce sums; sparse gradients get "
+                              "buckets of their own only as the weight of an nn::Embedding built with sparse(true)"),
+              false};
+    }
   return {};
 }
 
@@ -171,12 +244,22 @@ DistributedDataParallel::DistributedDataParallel(nn::Module& module, const DDPOp
     impl_->names.push_back(name);
     impl_->params.push_back(p);
   }
+  // The weights whose gradients will be sparse, as PyTorch's DDP finds them: those of the
+  // Embeddings built with sparse(true). Each gets a bucket of its own.
+  std::set<const TensorImpl*> sparse_weights;
+  for (const auto& [name, m] : module.named_modules())
+    if (const auto* emb = dynamic_cast<const nn::Embedding*>(m.get()); emb && emb->options.sparse())
+      sparse_weights.insert(emb->weight.impl());
   // Parameters fill buckets in parameters() order, one open bucket per dtype.
   const double cap_bytes = options.bucket_cap_mb() * 1024 * 1024;
   std::map<Dtype, std::size_t> open;
   auto& buckets = impl_->buckets;
   for (std::size_t i = 0; i < impl_->params.size(); ++i) {
     const Tensor& p = impl_->params[i];
+    if (sparse_weights.count(p.impl())) {
+      buckets.push_back({p.dtype(), {{i, 0}}, p.numel(), Tensor(), true});
+      continue;
+    }
     const double bytes = static_cast<double>(p.numel()) * static_cast<double>(element_size(p.dtype()));
     auto it = open.find(p.dtype());
     if (it == open.end() || static_cast<double>(buckets[it->second].numel * element_size(p.dtype())) + bytes > cap_bytes) {
@@ -188,6 +271,7 @@ DistributedDataParallel::DistributedDataParallel(nn::Module& module, const DDPOp
     b.numel += p.numel();
   }
   for (auto& b : buckets) {
+    if (b.sparse) continue;
     const std::int64_t total = b.numel + static_cast<std::int64_t>(b.slots.size()) + 1;
     AG_CHECK(total <= INT_MAX, "DistributedDataParallel: a bucket of ", total,
              " elements is larger than one MPI call can carry (2^31 - 1); split the parameter");
@@ -242,8 +326,13 @@ void DistributedDataParallel::sync_gradients() {
   for (std::size_t i = 0; i < impl_->buckets.size(); ++i) {
     auto& b = impl_->buckets[i];
     const bool problem_here = i == 0 && !problem.message.empty();
-    const bool ok = b.dtype == kFloat32 ? impl_->sync_bucket<float>(b, comm, world, problem_here)
-                                        : impl_->sync_bucket<double>(b, comm, world, problem_here);
+    bool ok;
+    if (b.sparse)
+      ok = b.dtype == kFloat32 ? impl_->sync_sparse_bucket<float>(b, comm, world, problem_here)
+                               : impl_->sync_sparse_bucket<double>(b, comm, world, problem_here);
+    else
+      ok = b.dtype == kFloat32 ? impl_->sync_bucket<float>(b, comm, world, problem_here)
+                               : impl_->sync_bucket<double>(b, comm, world, problem_here);
     if (ok) continue;
     AG_CHECK_STATE(!problem.misuse, problem.message);
     AG_CHECK(problem.message.empty(), problem.message);
@@ -267,7 +356,7 @@ std::vector<Bucket> DistributedDataParallel::buckets() const {
   std::vector<Bucket> out;
   if (!impl_) return out;
   for (const auto& b : impl_->buckets) {
-    Bucket info{b.dtype, {}, b.numel};
+    Bucket info{b.dtype, {}, b.numel, b.sparse};
     for (const auto& s : b.slots) info.parameter_names.push_back(impl_->names[s.param]);
     out.push_back(std::move(info));
   }

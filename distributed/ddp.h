@@ -37,6 +37,9 @@ struct Bucket {
   Dtype dtype = kFloat32;
   std::vector<std::string> parameter_names;
   std::int64_t numel = 0;  // gradient elements, over all its parameters
+  /// The weight of an Embedding with sparse(true), alone in its bucket: its rows are gathered
+  /// from every rank (MPI_Allgatherv) instead of summed.
+  bool sparse = false;
 };
 
 /// Data-parallel training, as torch.nn.parallel.DistributedDataParallel: wraps a model that

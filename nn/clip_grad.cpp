@@ -62,7 +62,7 @@ double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm, d
   for (const Tensor& g : grads) {
     double part = dispatch_floating(g.dtype(), "clip_grad_norm_", [&](auto tag) {
       using T = typename decltype(tag)::type;
-      const Tensor c = g.contiguous();
+      const Tensor c = g.is_sparse() ? g.coalesce().values().contiguous() : g.contiguous();  // a sparse one: its rows
       return norm_part(c.data_ptr<T>(), c.numel(), norm_type);
     });
     if (!inf_norm) total += part;
@@ -76,7 +76,7 @@ double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_norm, d
   const double clip_coef = max_norm / (total + 1e-6);
   if (clip_coef >= 1) return total;  // already within the bound (a NaN coefficient is applied)
   for (Tensor g : grads) {
-    if (!g.is_contiguous()) {  // a strided gradient: the in-place op walks its strides
+    if (g.is_sparse() || !g.is_contiguous()) {  // a sparse or strided gradient: the in-place op knows its layout
       ag::NoGradGuard no_grad;
       g.mul_(clip_coef);
       continue;

@@ -77,7 +77,8 @@ Tensor Embedding::forward(const Tensor& indices) {
                            .padding_idx(options.padding_idx())
                            .max_norm(options.max_norm())
                            .norm_type(options.norm_type())
-                           .scale_grad_by_freq(options.scale_grad_by_freq()));
+                           .scale_grad_by_freq(options.scale_grad_by_freq())
+                           .sparse(options.sparse()));
 }
 
 std::string Embedding::extra_repr() const {

@@ -30,8 +30,12 @@ class EmbeddingOptions {
   EmbeddingOptions& norm_type(double p) { norm_type_ = p; return *this; }
   /// Divides each row's gradient by how often its index occurs in the batch.
   EmbeddingOptions& scale_grad_by_freq(bool s) { scale_grad_by_freq_ = s; return *this; }
-  /// Accepted for compatibility with PyTorch. ag has no sparse tensors: the weight's gradient is
-  /// always a dense [num_embeddings, embedding_dim] tensor, nonzero only in the rows looked up.
+  /// Makes the weight's gradient row-sparse (`grad().is_sparse()`): only the rows looked up, as
+  /// indices and values, so a step costs what the batch costs whatever the vocabulary. Use it
+  /// with optim::SparseAdam, SGD or Adagrad:
+  ///
+  ///     auto emb = ag::nn::Embedding(ag::nn::EmbeddingOptions(1000000, 64).sparse(true));
+  ///     ag::optim::SparseAdam opt(emb->parameters(), ag::optim::SparseAdamOptions(1e-3));
   EmbeddingOptions& sparse(bool s) { sparse_ = s; return *this; }
   /// A table to use instead of the N(0, 1) init, [num_embeddings, embedding_dim]; the weight
   /// shares its data (as from_pretrained does).

@@ -137,9 +137,9 @@ class Module : public std::enable_shared_from_this<Module> {
   void eval() { train(false); }
   bool is_training() const { return training_; }
 
-  /// Clears every parameter's gradient: drops it (set_to_none, the default, as PyTorch 2) or
-  /// fills it with zeros.
-  void zero_grad(bool set_to_none = true);
+  /// Clears every parameter's gradient: fills it with zeros in place (the default, as PyTorch
+  /// 1.13; a sparse gradient keeps no rows), or drops it with `set_to_none`.
+  void zero_grad(bool set_to_none = false);
 
   /// Converts floating parameters and buffers to `dtype`, keeping requires_grad and gradients.
   /// The parameters become new tensors: create optimizers after converting.

@@ -153,6 +153,9 @@ Tensor Adam::step(const LossClosure& closure) {
       const Tensor& grad = p.grad();
       if (!grad.defined()) continue;
       check_grad(p, grad);
+      AG_CHECK(!grad.is_sparse(), name(), ".step: the parameter of shape ", p.shape(), " has a sparse gradient (an "
+               "Embedding with sparse(true)), which ", name(), " does not support: optimize it with optim::SparseAdam "
+               "(or SGD, Adagrad), in a second optimizer if the other parameters stay with ", name());
       AdamParamState& s = state_for<AdamParamState>(p, [&] {
         auto fresh = std::make_unique<AdamParamState>();
         fresh->exp_avg = zeros_like(p);

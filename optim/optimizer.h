@@ -107,9 +107,9 @@ class Optimizer {
   /// undefined are skipped. Returns the closure's loss when one is given.
   virtual Tensor step(const LossClosure& closure = nullptr) = 0;
 
-  /// Clears the gradients: makes them undefined when `set_to_none` (the default), else fills them
-  /// with zeros in place, cut from any graph.
-  void zero_grad(bool set_to_none = true);
+  /// Clears the gradients: fills them with zeros in place, cut from any graph (the default, as
+  /// PyTorch 1.13; a sparse gradient keeps no rows), or makes them undefined with `set_to_none`.
+  void zero_grad(bool set_to_none = false);
 
   /// Adds parameters with their own options (or the defaults). A parameter may belong to one
   /// group only.

@@ -2,6 +2,7 @@
 
 #include "ag/autograd/error.h"
 #include "ag/autograd/grad_mode.h"
+#include "ag/autograd/ops.h"
 
 namespace ag::optim {
 
@@ -33,7 +34,7 @@ void SGDOptions::load(StateDictReader& reader, const std::string& prefix) {
 }
 
 void SGDParamState::save(StateDict& dict, const std::string& prefix) const {
-  dict.tensors.insert(prefix + "momentum_buffer", momentum_buffer.clone());
+  write_state_tensor(dict, prefix + "momentum_buffer", momentum_buffer);
 }
 
 SGD::SGD(const std::vector<Tensor>& params, const SGDOptions& defaults)
@@ -44,9 +45,9 @@ SGD::SGD(const std::vector<ParamGroup>& groups, const SGDOptions& defaults)
 
 std::unique_ptr<OptimizerParamState> SGD::load_param_state(StateDictReader& reader, const std::string& prefix,
                                                            const Tensor& param) const {
-  if (!reader.has_tensor(prefix + "momentum_buffer")) return nullptr;
+  if (!reader.has_state_tensor(prefix + "momentum_buffer")) return nullptr;
   auto state = std::make_unique<SGDParamState>();
-  state->momentum_buffer = reader.tensor(prefix + "momentum_buffer", param);
+  state->momentum_buffer = reader.state_tensor(prefix + "momentum_buffer", param);
   return state;
 }
 
@@ -100,6 +101,26 @@ void sgd_step(const Tensor& param, const Tensor& grad, T* buf, bool first, const
 
 }  // namespace
 
+/// A sparse gradient (an Embedding's rows) with PyTorch's equations: the momentum buffer is
+/// sparse too, holding the rows seen so far (kept coalesced), and only those rows move.
+void SGD::sparse_step(const Tensor& p, const Tensor& grad, const SGDOptions& o) {
+  AG_CHECK(o.weight_decay() == 0, "SGD.step: weight_decay ", o.weight_decay(), " cannot be used with the sparse "
+           "gradient of a parameter of shape ", p.shape(), " (it would touch every row); set it to 0 for this group");
+  Tensor d_p = o.maximize() ? -grad : grad;
+  if (o.momentum() != 0) {
+    SGDParamState& s = state_for<SGDParamState>(p, [] { return std::make_unique<SGDParamState>(); });
+    if (!s.momentum_buffer.defined()) {
+      s.momentum_buffer = d_p.coalesce().clone();
+    } else if (s.momentum_buffer.is_sparse()) {
+      s.momentum_buffer = (s.momentum_buffer * o.momentum() + d_p * (1 - o.dampening())).coalesce();
+    } else {  // a dense buffer (from a dense step or a checkpoint) stays dense
+      s.momentum_buffer.mul_(o.momentum()).add_(d_p, 1 - o.dampening());
+    }
+    d_p = o.nesterov() ? d_p + s.momentum_buffer * o.momentum() : s.momentum_buffer;
+  }
+  Tensor(p).add_(d_p, -o.lr());
+}
+
 Tensor SGD::step(const LossClosure& closure) {
   Tensor loss;
   if (closure) {
@@ -113,6 +134,10 @@ Tensor SGD::step(const LossClosure& closure) {
       const Tensor& grad = p.grad();
       if (!grad.defined()) continue;
       check_grad(p, grad);
+      if (grad.is_sparse()) {
+        sparse_step(p, grad, o);
+        continue;
+      }
       Tensor buf;
       bool first = false;
       if (o.momentum() != 0) {

@@ -63,6 +63,9 @@ struct SGDParamState : OptimizerParamState {
 ///     g = nesterov ? g + momentum * buf : buf
 ///     p = p - lr * g
 ///
+/// A sparse gradient (Embedding with sparse(true)) moves only the rows it holds and those in its
+/// sparse momentum buffer, as PyTorch's SGD; weight decay is refused with it.
+///
 ///     ag::optim::SGD opt(model->parameters(), ag::optim::SGDOptions(0.01).momentum(0.9));
 class SGD : public Optimizer {
  public:
@@ -74,6 +77,9 @@ class SGD : public Optimizer {
  protected:
   std::unique_ptr<OptimizerParamState> load_param_state(StateDictReader& reader, const std::string& prefix,
                                                         const Tensor& param) const override;
+
+ private:
+  void sparse_step(const Tensor& p, const Tensor& grad, const SGDOptions& o);
 };
 
 }  // namespace ag::optim

@@ -5,6 +5,7 @@
 
 #include "ag/autograd/error.h"
 #include "ag/autograd/grad_mode.h"
+#include "ag/autograd/ops.h"
 
 namespace ag::optim {
 
@@ -39,6 +40,36 @@ Tensor StateDictReader::tensor(const std::string& key, const Tensor& like) {
   NoGradGuard no_grad;
   // A copy, so that later steps never write into the caller's dict.
   return t->dtype() == like.dtype() ? t->clone() : t->to(like.dtype());
+}
+
+Tensor StateDictReader::state_tensor(const std::string& key, const Tensor& like) {
+  if (has_tensor(key)) return tensor(key, like);
+  const Tensor* indices = dict_.tensors.find(key + ".indices");
+  const Tensor* values = dict_.tensors.find(key + ".values");
+  AG_CHECK(indices && values, owner_, ": the state dict has no tensor named '", key, "' (nor '", key,
+           ".indices' and '", key, ".values' for a sparse one)");
+  AG_CHECK(indices->defined() && values->defined(), owner_, ": the sparse tensor '", key, "' has an undefined part");
+  AG_CHECK(values->is_floating_point(), owner_, ": '", key, ".values' is ", values->dtype(), "; expected ", like.dtype());
+  read_.insert("tensors/" + key + ".indices");
+  read_.insert("tensors/" + key + ".values");
+  NoGradGuard no_grad;
+  try {  // sparse_coo_tensor checks the indices against the parameter's rows and the values' shape
+    return sparse_coo_tensor(*indices, values->to(like.dtype()), like.shape());
+  } catch (const std::exception& e) {
+    AG_CHECK(false, owner_, ": the sparse tensor '", key, "' does not fit its parameter of shape ", like.shape(), ": ",
+             e.what());
+  }
+  return {};
+}
+
+void write_state_tensor(StateDict& dict, const std::string& key, const Tensor& t) {
+  NoGradGuard no_grad;
+  if (!t.is_sparse()) {
+    dict.tensors.insert(key, t.clone());
+    return;
+  }
+  dict.tensors.insert(key + ".indices", t.indices().reshape({t._nnz()}).clone());
+  dict.tensors.insert(key + ".values", t.values().clone());
 }
 
 void StateDictReader::finish() const {

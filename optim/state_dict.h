@@ -26,6 +26,9 @@ namespace ag::optim {
 ///                                   (momentum_buffer, exp_avg, exp_avg_sq, max_exp_avg_sq)
 ///                                   and numbers (step)
 ///
+/// A sparse state tensor (SGD's momentum buffer for an Embedding with sparse gradients) is
+/// written as two tensors, `<name>.indices` (int64 [nnz]) and `<name>.values` ([nnz, ...]).
+///
 /// A scheduler writes `last_epoch`, `base_lrs.size`, `base_lrs.g`, `last_lrs.g` and its options
 /// (`step_size`, `gamma`, `milestones.size`, `milestones.k`, `T_max`, `eta_min`, ...).
 ///
@@ -36,6 +39,9 @@ struct StateDict {
   nn::OrderedDict<Tensor> tensors;
   nn::OrderedDict<double> scalars;
 };
+
+/// Writes a copy of `t` under `key`; a sparse tensor as `key.indices` and `key.values`.
+void write_state_tensor(StateDict& dict, const std::string& key, const Tensor& t);
 
 /// Reads a StateDict for a `load_state_dict`: a missing or malformed entry throws
 /// std::invalid_argument naming the loader and the key, and `finish()` rejects entries that no one
@@ -60,6 +66,13 @@ class StateDictReader {
   bool flag(const std::string& key);
   /// A copy of the tensor at `key`, which must have `like`'s shape; converted to `like`'s dtype.
   Tensor tensor(const std::string& key, const Tensor& like);
+  /// The state tensor saved by write_state_tensor under `key`, dense or sparse, checked against
+  /// `like` as tensor() checks it.
+  Tensor state_tensor(const std::string& key, const Tensor& like);
+  /// Whether write_state_tensor wrote something under `key`.
+  bool has_state_tensor(const std::string& key) const {
+    return has_tensor(key) || has_tensor(key + ".indices") || has_tensor(key + ".values");
+  }
   /// Throws if some entry was never read.
   void finish() const;
 

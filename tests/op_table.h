@@ -247,6 +247,9 @@ inline const std::vector<Row>& rows() {
                       return x;
                     }});
     forward_only("one_hot", [](auto&) { return one_hot(idx({2, 0, 1}), 4); });
+    // Sparse tensors record no gradients (Embedding(sparse) makes them in backward: test_sparse.cpp).
+    forward_only("sparse_coo_tensor", [](auto& v) { return sparse_coo_tensor(idx({2, 0, 2}), v[0], {4, 4}).to_dense(); },
+                 [] { return Inputs{in({3, 4}, 59).detach()}; });
     return t;
   }();
   return table;

@@ -153,11 +153,16 @@ TEST(NnModule, TrainAndEvalPropagateToAllSubmodules) {
   EXPECT_FALSE(net.head->is_training());
 }
 
-TEST(NnModule, ZeroGradSetsGradientsToNoneByDefault) {
+TEST(NnModule, ZeroGradZeroesInPlaceByDefaultAndSetToNoneDropsTheGradients) {
   Net net;
   net(ag::randn({2, 4})).sum().backward();
   for (const auto& [name, p] : net.named_parameters()) EXPECT_TRUE(p.grad().defined()) << name;
-  net.zero_grad();
+  net.zero_grad();  // PyTorch 1.13's default: set_to_none=False
+  for (const auto& [name, p] : net.named_parameters()) {
+    ASSERT_TRUE(p.grad().defined()) << name;
+    EXPECT_EQ(p.grad().abs().sum().item<double>(), 0.0) << name;
+  }
+  net.zero_grad(/*set_to_none=*/true);
   for (const auto& [name, p] : net.named_parameters()) EXPECT_FALSE(p.grad().defined()) << name;
 }
 

@@ -236,8 +236,12 @@ TEST(Optimizer, ZeroGradSetToNoneDropsTheGradient) {
   Tensor p = ag::ones({3}).requires_grad_();
   (p * p).sum().backward();
   optim::SGD opt({p}, optim::SGDOptions(0.1));
-  opt.zero_grad();
+  opt.zero_grad(/*set_to_none=*/true);
   EXPECT_FALSE(p.grad().defined());
+  (p * p).sum().backward();
+  opt.zero_grad();  // PyTorch 1.13's default zeroes in place
+  ASSERT_TRUE(p.grad().defined());
+  EXPECT_EQ(p.grad().to_vector<float>(), (std::vector<float>{0, 0, 0}));
 }
 
 TEST(Optimizer, ZeroGradWithoutSetToNoneZeroesInPlace) {

@@ -147,6 +147,7 @@ Tensor predicate(const Tensor& x, const char* name, F f) {
 
 Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) {
   // a: [*a], b: [*b] -> out: broadcast(a, b)
+  if (detail::is_sparse(a) || detail::is_sparse(b)) return detail::sparse_add(a, b, alpha.to_double());
   Dtype dtype = result_type(a, b, "add");
   double al = alpha.to_double();
   Tensor out = al == 1.0 ? binary(a, b, "add", dtype, [](auto x, auto y) { return kernels::wrap_add(x, y); })
@@ -170,6 +171,7 @@ Tensor add(const Tensor& a, Scalar b) {
 
 Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
   // a: [*a], b: [*b] -> out: broadcast(a, b)
+  if (detail::is_sparse(a) || detail::is_sparse(b)) return detail::sparse_add(a, b, -alpha.to_double());
   Dtype dtype = result_type(a, b, "sub");
   AG_CHECK(a.dtype() != kBool && b.dtype() != kBool, "sub: subtracting with a bool tensor (shapes ", a.shape(), " and ",
            b.shape(), ", dtypes ", a.dtype(), " and ", b.dtype(), ") is not supported; use logical_xor() or the ^ "
@@ -215,6 +217,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, Scalar b) {
+  if (detail::is_sparse(a)) return detail::sparse_map_values(a, "mul", [b](const Tensor& v) { return v * b; });
   Tensor out = scalar_op(a, b, "mul", [](auto x, auto v) { return kernels::wrap_mul(x, v); });
   if (needs_grad(a))
     record("MulBackward1", out, {a}, {}, [b](const Tensor& g, const BackwardContext&) -> Grads { return {g * b}; });
@@ -237,6 +240,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 Tensor div(const Tensor& a, Scalar b) {
   check_defined(a, "div", "input");
+  if (detail::is_sparse(a)) return detail::sparse_map_values(a, "div", [b](const Tensor& v) { return v / b; });
   Tensor out = scalar_op(a, b, "div", [](auto x, auto v) { return x / v; },
                          is_floating(a.dtype()) ? a.dtype() : kFloat32);  // true division
   if (needs_grad(a))
@@ -272,6 +276,7 @@ Tensor rdiv(const Tensor& a, Scalar b) {
 
 Tensor neg(const Tensor& x) {
   check_defined(x, "neg", "input");
+  if (detail::is_sparse(x)) return detail::sparse_map_values(x, "neg", [](const Tensor& v) { return -v; });
   check_not_bool(x, "neg", "; to invert a mask use logical_not() or the ~ operator");
   Tensor out = unary_same(x, "neg", [](auto v) { return kernels::wrap_neg(v); });
   if (needs_grad(x))
@@ -823,6 +828,7 @@ Tensor& inplace_scalar(Tensor& self, Scalar s, const char* name, Op op) {
 }  // namespace
 
 Tensor& Tensor::add_(const Tensor& other, Scalar alpha) {
+  if (detail::is_sparse(*this) || detail::is_sparse(other)) return detail::sparse_add_(*this, other, alpha.to_double());
   const bool rec = needs_grad(*this, other);
   check_inplace(*this, "add_", rec);
   if (rec) return write_back(*this, ag::add(*this, other, alpha), "add_");
@@ -853,6 +859,8 @@ Tensor& Tensor::mul_(const Tensor& other) {
   return inplace_binary(*this, other, "mul_", [](auto x, auto y) { return kernels::wrap_mul(x, y); });
 }
 Tensor& Tensor::mul_(Scalar other) {
+  if (detail::is_sparse(*this))
+    return detail::sparse_map_values_(*this, "mul_", [other](const Tensor& v) { return v * other; });
   const bool rec = needs_grad(*this);
   check_inplace(*this, "mul_", rec);
   if (rec) return write_back(*this, ag::mul(*this, other), "mul_");
@@ -866,6 +874,8 @@ Tensor& Tensor::div_(const Tensor& other) {
   return inplace_binary(*this, other, "div_", [](auto x, auto y) { return x / y; });
 }
 Tensor& Tensor::div_(Scalar other) {
+  if (detail::is_sparse(*this))
+    return detail::sparse_map_values_(*this, "div_", [other](const Tensor& v) { return v / other; });
   const bool rec = needs_grad(*this);
   check_inplace(*this, "div_", rec);
   AG_CHECK(is_floating(dtype()), "div_: true division cannot be written into a ", dtype(), " tensor in place");
@@ -901,6 +911,11 @@ Tensor& Tensor::masked_fill_(const Tensor& mask, const Tensor& value) {
 }
 
 Tensor& Tensor::fill_(Scalar value) {
+  if (detail::is_sparse(*this)) {
+    AG_CHECK(value.to_double() == 0, "fill_: a sparse tensor (shape ", shape(), ") can only be filled with 0, got ",
+             value.to_double(), "; call to_dense() first");
+    return detail::sparse_zero_(*this);
+  }
   const bool rec = needs_grad(*this);
   check_inplace(*this, "fill_", rec);
   check_writable(*this, scalar_result_type(*this, value), "fill_");

@@ -69,6 +69,33 @@ std::vector<double> row_scales(const std::int64_t* idx, std::int64_t n, std::int
 
 Tensor index_add_op(const Tensor& g, std::int64_t dim, const Tensor& index, std::int64_t size, const RowScale& rs);
 
+/// The sparse [size, dim] tensor whose row index[k] holds s_k g[k] (g: [n, dim]), rows whose
+/// factor is zero (padding) left out: Embedding's sparse gradient, in the order of the batch.
+Tensor sparse_rows(const Tensor& g_in, const Tensor& index, std::int64_t size, const RowScale& rs) {
+  const Tensor g = detail::contiguous_data(g_in);
+  const std::int64_t n = index.numel(), dim = g.shape()[1];
+  const std::int64_t* idx = data<std::int64_t>(index);
+  const std::vector<double> scale = row_scales(idx, n, size, rs);
+  std::int64_t kept = 0;
+  for (std::int64_t k = 0; k < n; ++k) kept += scale.empty() || scale[k] != 0;
+  Tensor rows = detail::make_tensor({kept}, kInt64);
+  Tensor values = detail::make_tensor({kept, dim}, g.dtype());
+  std::int64_t* pr = data<std::int64_t>(rows);
+  dispatch_floating(g.dtype(), "embedding", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* pg = data<T>(g);
+    T* pv = data<T>(values);
+    for (std::int64_t k = 0, j = 0; k < n; ++k) {
+      if (!scale.empty() && scale[k] == 0) continue;
+      pr[j] = idx[k];
+      const T s = scale.empty() ? T(1) : static_cast<T>(scale[k]);
+      for (std::int64_t i = 0; i < dim; ++i) pv[j * dim + i] = pg[k * dim + i] * s;
+      ++j;
+    }
+  });
+  return detail::make_sparse(rows, values, {size, dim}, kept <= 1);
+}
+
 /// out[a, k, i] = s_k x[a, index[k], i] along dim (indices already checked, contiguous).
 Tensor index_select_op(const Tensor& x_in, std::int64_t dim, const Tensor& index, const RowScale& rs) {
   const Tensor x = detail::contiguous_data(x_in);
@@ -91,7 +118,10 @@ Tensor index_select_op(const Tensor& x_in, std::int64_t dim, const Tensor& index
           std::memcpy(dst, src, static_cast<std::size_t>(b.inner) * sizeof(T));
         } else {
           const T s = static_cast<T>(scale[k]);
-          for (std::int64_t i = 0; i < b.inner; ++i) dst[i] = src[i] * s;
+          for (std::int64_t i = 0; i < b.inner; ++i) {
+            if constexpr (std::is_same_v<T, bool>) dst[i] = src[i] && s;
+            else dst[i] = src[i] * s;
+          }
         }
       }
   });
@@ -309,8 +339,9 @@ Tensor embedding(const Tensor& weight, const Tensor& indices_in, const Embedding
   for (std::int64_t k = 0, k_end = indices.numel(); k < k_end; ++k) std::memcpy(dst + k * row_bytes, src + idx[k] * row_bytes, row_bytes);
   Tensor flat = detail::make_alias(indices, {indices.numel()}, {1}, indices.storage_offset());
   if (needs_grad(weight))
-    record("EmbeddingBackward0", out, {weight}, {save(flat)}, [num, dim, rs](const Tensor& g, const BackwardContext& ctx) -> Grads {
+    record("EmbeddingBackward0", out, {weight}, {save(flat)}, [num, dim, rs, sparse = options.sparse_](const Tensor& g, const BackwardContext& ctx) -> Grads {
       const Tensor& idx = ctx.saved(0);
+      if (sparse && !GradMode::is_enabled()) return {sparse_rows(reshape(g, {idx.numel(), dim}), idx, num, rs)};
       return {index_add_op(reshape(g, {idx.numel(), dim}), 0, idx, num, rs)};
     });
   return out;

@@ -131,12 +131,14 @@ void loop_strides(const Strided<T>& o, const Shape& shape, std::int64_t* st) {
 template <class T>
 Strided<const T> in(const Tensor& t, const Shape& shape) {
   const TensorImpl& i = *t.impl();
+  if (i.sparse) detail::throw_sparse(i);
   return {static_cast<const T*>(i.data), &i, nullptr, i.contiguous && i.shape == shape};
 }
 /// An output (or in-place target) written over its own shape.
 template <class T>
 Strided<T> out(const Tensor& t) {
   const TensorImpl& i = *t.impl();
+  if (i.sparse) detail::throw_sparse(i);
   return {static_cast<T*>(i.data), &i, nullptr, i.contiguous};
 }
 

@@ -289,6 +289,7 @@ Tensor logsumexp(const Tensor& x, std::int64_t dim, bool keepdim) {
 
 Tensor norm(const Tensor& x, double p) {
   AG_CHECK(x.defined(), "norm: the input is undefined");
+  if (detail::is_sparse(x)) return detail::sparse_norm(x, p);
   if (p == 2) return sqrt(sum(x * x));
   if (p == 1) return sum(abs(x));
   if (std::isinf(p)) return p > 0 ? amax(abs(x)) : amin(abs(x));

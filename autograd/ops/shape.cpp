@@ -636,6 +636,7 @@ namespace detail {
 
 Tensor make_view(const Tensor& src, const Shape& shape, const Shape& strides, std::int64_t offset, ViewCreation creation) {
   const TensorImpl& s = *src.impl();
+  if (s.sparse) throw_sparse(s);
   auto impl = std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>());
   impl->storage = s.storage;
   impl->dtype = s.dtype;

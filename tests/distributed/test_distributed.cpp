@@ -875,3 +875,69 @@ int main(int argc, char** argv) {
     std::printf("Tests failed on another rank: see the [rank N] FAILED lines above.\n");
   return static_cast<int>(status.item<std::int64_t>());
 }
+
+// ---- sparse gradients ------------------------------------------------------------------------------
+
+/// An Embedding(sparse=true) of 20 words and a Linear head, float64.
+std::shared_ptr<nn::Sequential> sparse_model() {
+  manual_seed(5);
+  auto model = std::make_shared<nn::Sequential>(std::make_shared<nn::Embedding>(nn::EmbeddingOptions(20, 4).sparse(true)),
+                                                std::make_shared<nn::Linear>(nn::LinearOptions(4, 1)));
+  model->to(kFloat64);
+  return model;
+}
+
+TEST(DistributedDataParallel, SparseEmbeddingGradientsAreGatheredAndTrainAsOneProcess) {
+  auto alone = sparse_model(), model = sparse_model();
+  dist::DistributedDataParallel ddp(model);
+  const auto buckets = ddp.buckets();
+  ASSERT_EQ(buckets.size(), 2u);
+  EXPECT_TRUE(buckets[0].sparse);
+  EXPECT_EQ(buckets[0].parameter_names, std::vector<std::string>{"0.weight"});
+  EXPECT_FALSE(buckets[1].sparse);
+  auto emb_of = [](nn::Sequential& m) { return m.parameters()[0]; };
+  auto head_of = [](nn::Sequential& m) { return std::vector<Tensor>{m.parameters()[1], m.parameters()[2]}; };
+  optim::SparseAdam adam_alone({emb_of(*alone)}, optim::SparseAdamOptions(0.1)), adam({emb_of(*model)}, optim::SparseAdamOptions(0.1));
+  optim::SGD sgd_alone(head_of(*alone), optim::SGDOptions(0.1)), sgd(head_of(*model), optim::SGDOptions(0.1));
+  const std::int64_t per_rank = 3, global = per_rank * world();
+  for (int step = 0; step < 4; ++step) {
+    // The global batch: repeated words within and across ranks; every rank takes its slice.
+    std::vector<std::int64_t> ids;
+    for (std::int64_t k = 0; k < global; ++k) ids.push_back((k * (step + 3)) % 7);
+    Tensor words = tensor(ids, {global});
+    Tensor mine = words.slice(0, me() * per_rank, (me() + 1) * per_rank);
+    adam.zero_grad();
+    sgd.zero_grad();
+    ddp(mine).pow(2).mean().backward();
+    ddp.sync_gradients();
+    ASSERT_TRUE(emb_of(*model).grad().is_sparse());
+    EXPECT_EQ(emb_of(*model).grad()._nnz(), global) << "every rank's rows";
+    adam.step();
+    sgd.step();
+    adam_alone.zero_grad();
+    sgd_alone.zero_grad();
+    alone->forward(words).pow(2).mean().backward();
+    EXPECT_TRUE(allclose(emb_of(*model).grad().to_dense(), emb_of(*alone).grad().to_dense(), 1e-14, 1e-16));
+    adam_alone.step();
+    sgd_alone.step();
+  }
+  auto got = model->parameters(), want = alone->parameters();
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(allclose(got[i], want[i], 1e-12, 1e-14)) << "parameter " << i;
+}
+
+TEST(DistributedDataParallel, ASparseGradientInADenseBucketIsRefusedOnEveryRank) {
+  LinearNoBias net;
+  dist::DistributedDataParallel ddp(*net.model);
+  embedding(net.model->weight, tensor({1, 0}), EmbeddingFuncOptions().sparse(true)).sum().backward();
+  try {
+    ddp.sync_gradients();
+    ADD_FAILURE() << "rank " << me() << ": no error";
+  } catch (const std::invalid_argument& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("the gradient of 'weight' ([2, 3]) is sparse, but it is in a bucket of 1 dense gradient"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("Embedding built with sparse(true)"), std::string::npos) << msg;
+  }
+  EXPECT_TRUE(net.model->weight.grad().is_sparse()) << "nothing changed";
+}
