@@ -1,0 +1,227 @@
+// Hostile inputs that once got through: overflowing view arithmetic, checkpoints that half-load,
+// files whose header already proves them invalid, deep module trees, long graphs and saves with
+// long names or killed predecessors.
+
+#include <gtest/gtest.h>
+
+#include <climits>
+#include <cstdint>
+
+#include "ag/nn/nn.h"
+#include "ag/optim/optim.h"
+#include "ag/serialize/serialize.h"
+#include "test_serialize_util.h"
+
+using namespace ag;
+using sertest::TempDir;
+
+namespace {
+
+template <class E, class F>
+std::string message_of(F&& fn) {
+  try {
+    fn();
+  } catch (const E& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an exception";
+  return "";
+}
+
+}  // namespace
+
+// ---- view arithmetic ------------------------------------------------------------------------
+
+TEST(ViewOverflow, NarrowPastTheEndIsRefusedWhateverTheLength) {
+  Tensor x = zeros({4});
+  EXPECT_THROW(x.narrow(0, 2, INT64_MAX), std::out_of_range);
+  EXPECT_THROW(x.narrow(0, 0, INT64_MAX), std::out_of_range);
+  EXPECT_THROW(x.narrow(0, -1, INT64_MAX), std::out_of_range);
+  EXPECT_THROW(x.narrow(0, INT64_MIN, 1), std::out_of_range);
+  EXPECT_THROW(x.narrow(0, INT64_MAX, 0), std::out_of_range);
+  EXPECT_THROW(x.narrow(0, 0, -1), std::out_of_range);
+  EXPECT_EQ(x.narrow(0, 4, 0).shape(), Shape({0}));
+  EXPECT_EQ(x.narrow(0, -4, 4).shape(), Shape({4}));
+}
+
+TEST(ViewOverflow, SliceWithAHugeStepKeepsItsFirstElement) {
+  Tensor x = arange(4);
+  Tensor s = x.slice(0, 0, 4, INT64_MAX);
+  ASSERT_EQ(s.shape(), Shape({1}));
+  EXPECT_EQ(s.item<std::int64_t>(), 0);
+  EXPECT_EQ(x.slice(0, 1, 4, INT64_MAX - 1).item<std::int64_t>(), 1);
+  EXPECT_EQ(x.slice(0, INT64_MIN, INT64_MAX, 3).shape(), Shape({2}));
+  EXPECT_EQ(x.slice(0, INT64_MAX, INT64_MIN, 1).shape(), Shape({0}));
+  EXPECT_EQ(x.slice(0, -INT64_MAX, std::nullopt, 2).shape(), Shape({2}));
+}
+
+TEST(ViewOverflow, UnfoldAndSplitWithHugeStepsStayInside) {
+  Tensor x = arange(5);
+  Tensor u = x.unfold(0, 2, INT64_MAX);
+  ASSERT_EQ(u.shape(), Shape({1, 2}));
+  EXPECT_EQ(u.sum().item<std::int64_t>(), 1);
+  std::vector<Tensor> parts = x.split(INT64_MAX);
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_EQ(parts[0].shape(), Shape({5}));
+  EXPECT_EQ(x.chunk(INT64_MAX).size(), 5u);
+}
+
+// ---- all-or-nothing checkpoints ---------------------------------------------------------------
+
+namespace {
+
+struct TrainingRun {
+  std::shared_ptr<nn::Sequential> model;
+  std::unique_ptr<optim::Adam> opt;
+  std::unique_ptr<optim::LRScheduler> sched;
+};
+
+std::unique_ptr<optim::LRScheduler> make_scheduler(int kind, optim::Optimizer& opt) {
+  switch (kind) {
+    case 0: return std::make_unique<optim::StepLR>(opt, 2, 0.5);
+    case 1: return std::make_unique<optim::MultiStepLR>(opt, std::vector<std::int64_t>{1, 3}, 0.5);
+    case 2: return std::make_unique<optim::ExponentialLR>(opt, 0.9);
+    case 3: return std::make_unique<optim::CosineAnnealingLR>(opt, 10, 0.001);
+    default: return std::make_unique<optim::LinearLR>(opt, 0.5, 1.0, 4);
+  }
+}
+
+/// A small model, Adam and one of the schedulers, after `steps` training steps.
+TrainingRun make_run(int kind, std::uint64_t seed, int steps, double lr) {
+  manual_seed(seed);
+  TrainingRun r;
+  r.model = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(3, 4), std::make_shared<nn::Tanh>(),
+                                             std::make_shared<nn::Linear>(4, 2));
+  r.opt = std::make_unique<optim::Adam>(r.model->parameters(), optim::AdamOptions(lr));
+  r.sched = make_scheduler(kind, *r.opt);
+  Tensor x = randn({5, 3});
+  Tensor y = randint(0, 2, {5});
+  for (int i = 0; i < steps; ++i) {
+    r.opt->zero_grad();
+    cross_entropy(r.model->forward(x), y).backward();
+    r.opt->step();
+    r.sched->step();
+  }
+  return r;
+}
+
+/// Everything load_checkpoint may change, as one archive (cloned tensors).
+Archive snapshot(const TrainingRun& r) {
+  Archive a;
+  for (const auto& [name, t] : r.model->state_dict().items()) a.set("model." + name, t.clone());
+  optim::StateDict o = r.opt->state_dict(), s = r.sched->state_dict();
+  for (const auto& [name, t] : o.tensors.items()) a.set("optimizer." + name, t.clone());
+  for (const auto& [name, v] : o.scalars.items()) a.set("optimizer." + name, v);
+  for (const auto& [name, v] : s.scalars.items()) a.set("scheduler." + name, v);
+  return a;
+}
+
+/// `a` without the tensor or value `name`.
+Archive without(const Archive& a, const std::string& name) {
+  Archive out;
+  for (const auto& [n, t] : a.tensors())
+    if (n != name) out.set(n, t);
+  for (const auto& [n, v] : a.values())
+    if (n != name) std::visit([&, &n = n](const auto& x) { out.set(n, x); }, v);
+  return out;
+}
+
+std::vector<std::string> part_keys(const Archive& a) {
+  std::vector<std::string> keys;
+  for (const auto& [n, t] : a.tensors()) keys.push_back(n);
+  for (const auto& [n, v] : a.values())
+    if (n.rfind("generator.", 0) != 0 && n.rfind("meta.", 0) != 0 && n != "ag.kind") keys.push_back(n);
+  return keys;
+}
+
+}  // namespace
+
+TEST(AllOrNothingCheckpoint, DroppingAnyKeyOfAnyPartChangesNothing) {
+  TempDir dir;
+  for (int kind = 0; kind < 5; ++kind) {
+    TrainingRun saved = make_run(kind, 1, 3, 0.01);
+    std::string full = dir / "full.ag";
+    save_checkpoint(full, *saved.model, saved.opt.get(), saved.sched.get());
+    Archive archive = load_archive(full);
+    std::vector<std::string> keys = part_keys(archive);
+    ASSERT_GT(keys.size(), 20u);
+    for (const std::string& key : keys) {
+      std::string path = dir / "dropped.ag";
+      save_archive(without(archive, key), path);
+      TrainingRun fresh = make_run(kind, 2, 1, 0.5);
+      Archive before = snapshot(fresh);
+      GeneratorState rng = default_generator().get_state();
+      EXPECT_ANY_THROW(load_checkpoint(path, *fresh.model, fresh.opt.get(), fresh.sched.get())) << key;
+      EXPECT_TRUE(sertest::same_archive(snapshot(fresh), before)) << "scheduler " << kind << ", without " << key;
+      EXPECT_EQ(default_generator().get_state().words, rng.words) << key;
+    }
+  }
+}
+
+TEST(AllOrNothingCheckpoint, ANaNOrNegativeBaseRateIsRefused) {
+  TempDir dir;
+  TrainingRun saved = make_run(0, 1, 2, 0.01);
+  std::string full = dir / "full.ag";
+  save_checkpoint(full, *saved.model, saved.opt.get(), saved.sched.get());
+  Archive archive = load_archive(full);
+  for (const char* key : {"scheduler.base_lrs.0", "scheduler.last_lrs.0"})
+    for (double bad : {std::nan(""), -1.0, HUGE_VAL}) {
+      Archive a = archive;
+      a.set(key, bad);
+      std::string path = dir / "bad.ag";
+      save_archive(a, path);
+      TrainingRun fresh = make_run(0, 2, 1, 0.5);
+      Archive before = snapshot(fresh);
+      std::string msg = message_of<std::invalid_argument>(
+          [&] { load_checkpoint(path, *fresh.model, fresh.opt.get(), fresh.sched.get()); });
+      EXPECT_NE(msg.find("invalid learning rate"), std::string::npos) << msg;
+      EXPECT_TRUE(sertest::same_archive(snapshot(fresh), before)) << key << " = " << bad;
+    }
+}
+
+// ---- files that are not what they claim -------------------------------------------------------
+
+TEST(HostileFiles, LoadRefusesAnUnknownKind) {
+  TempDir dir;
+  nn::Linear model(2, 3);
+  for (const char* kind : {"tokenizer", "", "MODEL"}) {
+    Archive a;
+    a.set("ag.kind", kind);
+    a.set_tensors("model", model.state_dict().items());
+    std::string path = dir / "kind.ag";
+    save_archive(a, path);
+    std::string msg = message_of<SerializeError>([&] { load(model, path); });
+    EXPECT_NE(msg.find("ag.kind"), std::string::npos) << msg;
+  }
+  Archive a;
+  a.set("ag.kind", 7);
+  a.set_tensors("model", model.state_dict().items());
+  save_archive(a, dir / "int.ag");
+  EXPECT_THROW(load(model, dir / "int.ag"), SerializeError);
+  save(model, dir / "ok.ag");
+  EXPECT_NO_THROW(load(model, dir / "ok.ag"));
+}
+
+TEST(HostileFiles, ASafetensorsHeaderWithANulAndGarbageIsRefused) {
+  TempDir dir;
+  std::string json = "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+  json += std::string("\0GARBAGE", 8);
+  std::string bytes;
+  for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<char>((json.size() >> (8 * i)) & 0xff));
+  bytes += json + std::string(4, '\0');
+  sertest::write_bytes(dir / "nul.safetensors", bytes);
+  std::string msg = message_of<SerializeError>([&] { load_safetensors(dir / "nul.safetensors"); });
+  EXPECT_NE(msg.find("NUL"), std::string::npos) << msg;
+}
+
+TEST(HostileFiles, AJsonArchiveWithTrailingNulGarbageIsRefused) {
+  TempDir dir;
+  Archive a;
+  a.set("step", 3);
+  save_archive(a, dir / "a.json");
+  std::string bytes = sertest::read_bytes(dir / "a.json");
+  ASSERT_NO_THROW(serialize::decode_archive(bytes, "a.json"));
+  sertest::write_bytes(dir / "a.json", bytes + std::string("\0garbage", 8));
+  std::string msg = message_of<SerializeError>([&] { load_archive(dir / "a.json"); });
+  EXPECT_NE(msg.find("NUL"), std::string::npos) << msg;
+}
