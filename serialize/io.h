@@ -21,7 +21,9 @@ std::uint32_t crc32(const void* data, std::size_t size, std::uint32_t crc = 0);
 /// Writes `parts` one after the other to `path`, atomically: a temporary file in the same folder is
 /// written, flushed and fsync'ed, then renamed over `path`, and the folder is fsync'ed. A crash at
 /// any moment leaves either the old file or the new one, never a torn one (a crash may leave a stray
-/// `.NAME.tmp-*` file next to it). On error the temporary file is removed, `path` is untouched, and
+/// `.NAME.tmp-PID-N` file next to it, which the next save to `path` removes once process PID is
+/// gone). A long NAME is cut and completed by a hash in the temporary name, so any name of up to
+/// NAME_MAX bytes can be saved. On error the temporary file is removed, `path` is untouched, and
 /// SerializeError names the file and the system's reason.
 ///
 ///     ag::serialize::write_file_atomic("ckpt.ag", {header, payload});

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <climits>
 #include <cstdint>
 
@@ -224,4 +228,55 @@ TEST(HostileFiles, AJsonArchiveWithTrailingNulGarbageIsRefused) {
   sertest::write_bytes(dir / "a.json", bytes + std::string("\0garbage", 8));
   std::string msg = message_of<SerializeError>([&] { load_archive(dir / "a.json"); });
   EXPECT_NE(msg.find("NUL"), std::string::npos) << msg;
+}
+
+// ---- saves ------------------------------------------------------------------------------------
+
+namespace {
+
+/// The pid of a process that has exited (and been reaped).
+pid_t dead_pid() {
+  pid_t pid = ::fork();
+  if (pid == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return pid;
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+TEST(Saves, AFileNameOfNameMaxBytesCanBeSaved) {
+  TempDir dir;
+  nn::Linear model(2, 2);
+  for (std::size_t n : {250u, 254u, 255u}) {
+    std::string path = dir / std::string(n - 3, 'm') + ".ag";
+    ASSERT_NO_THROW(save(model, path)) << n;
+    EXPECT_NO_THROW(load(model, path));
+    EXPECT_EQ(dir.files().size(), 1u) << "no temporary file is left";
+    ::unlink(path.c_str());
+  }
+}
+
+TEST(Saves, TemporaryFilesOfKilledSavesAreRemovedByTheNextSave) {
+  TempDir dir;
+  nn::Linear model(2, 2);
+  const std::string stale = ".model.ag.tmp-" + std::to_string(dead_pid()) + "-0";
+  const std::string live = ".model.ag.tmp-" + std::to_string(::getppid()) + "-3";
+  const std::string other = ".other.ag.tmp-" + std::to_string(dead_pid()) + "-0";
+  for (const std::string& f : {stale, live, other}) sertest::write_bytes(dir / f, "half a checkpoint");
+  save(model, dir / "model.ag");
+  EXPECT_FALSE(exists(dir / stale)) << "the dead process's file is removed";
+  EXPECT_TRUE(exists(dir / live)) << "a live process's file is kept";
+  EXPECT_TRUE(exists(dir / other)) << "another target's file is kept";
+  EXPECT_NO_THROW(load(model, dir / "model.ag"));
+
+  // A name so long that its temporary name is cut and hashed saves and leaves nothing behind.
+  std::string long_name = std::string(240, 'x') + ".ag";
+  save(model, dir / long_name);
+  EXPECT_EQ(dir.files().size(), 4u);  // live, other, model.ag and the long one: no temporary file
 }
