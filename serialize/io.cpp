@@ -7,10 +7,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <new>
+#include <utility>
+#include <vector>
 
 #include "ag/serialize/error.h"
 
@@ -168,19 +172,48 @@ InputFile::~InputFile() {
 }
 
 std::string InputFile::read(std::uint64_t offset, std::uint64_t n) const {
-  if (offset > size_ || n > size_ - offset)
-    throw SerializeError(path_, "", "cannot read " + std::to_string(n) + " bytes at offset " + std::to_string(offset) +
-                                        ": the file has " + std::to_string(size_) + " bytes");
-  std::string out(static_cast<std::size_t>(n), '\0');
-  std::size_t done = 0;
+  check_range(offset, n);
+  std::string out;
+  try {
+    out.resize(static_cast<std::size_t>(n));
+  } catch (const std::bad_alloc&) {
+    throw SerializeError(path_, "", "out of memory reading " + std::to_string(n) + " bytes");
+  }
+  read_into(offset, out.data(), n);
+  return out;
+}
+
+void InputFile::read_into(std::uint64_t offset, void* dst, std::uint64_t n) const {
+  check_range(offset, n);
+  char* out = static_cast<char*>(dst);
+  std::uint64_t done = 0;
   while (done < n) {
-    ssize_t r = ::pread(fd_, out.data() + done, n - done, static_cast<off_t>(offset + done));
+    const std::uint64_t chunk = std::min<std::uint64_t>(n - done, std::uint64_t{1} << 30);
+    ssize_t r = ::pread(fd_, out + done, static_cast<std::size_t>(chunk), static_cast<off_t>(offset + done));
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) throw SerializeError(path_, "", system_error("read failed"));
     if (r == 0) throw SerializeError(path_, "", "the file shrank while it was being read");
-    done += static_cast<std::size_t>(r);
+    done += static_cast<std::uint64_t>(r);
   }
-  return out;
+}
+
+void InputFile::check_range(std::uint64_t offset, std::uint64_t n) const {
+  if (offset > size_ || n > size_ - offset)
+    throw SerializeError(path_, "", "cannot read " + std::to_string(n) + " bytes at offset " + std::to_string(offset) +
+                                        ": the file has " + std::to_string(size_) + " bytes");
+}
+
+std::uint32_t InputFile::crc32(std::uint64_t offset, std::uint64_t n) const {
+  check_range(offset, n);
+  std::vector<char> buf(std::min<std::uint64_t>(n, std::uint64_t{1} << 20));
+  std::uint32_t crc = 0;
+  for (std::uint64_t done = 0; done < n;) {
+    const std::uint64_t chunk = std::min<std::uint64_t>(n - done, buf.size());
+    read_into(offset + done, buf.data(), chunk);
+    crc = serialize::crc32(buf.data(), static_cast<std::size_t>(chunk), crc);
+    done += chunk;
+  }
+  return crc;
 }
 
 namespace detail {
@@ -251,6 +284,13 @@ void append_le(std::string& out, const void* data, std::size_t bytes, std::size_
   }
   for (std::size_t i = 0; i < bytes; i += element_size)
     for (std::size_t j = element_size; j-- > 0;) out.push_back(p[i + j]);
+}
+
+void le_to_host(void* data, std::size_t bytes, std::size_t element_size) {
+  if (kLittleEndianHost || element_size == 1) return;
+  char* d = static_cast<char*>(data);
+  for (std::size_t i = 0; i < bytes; i += element_size)
+    for (std::size_t j = 0; j < element_size / 2; ++j) std::swap(d[i + j], d[i + element_size - 1 - j]);
 }
 
 void copy_from_le(void* dst, const char* src, std::size_t bytes, std::size_t element_size) {

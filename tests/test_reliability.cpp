@@ -4,11 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <climits>
+#include <fstream>
 #include <cstdint>
 
 #include "ag/nn/nn.h"
@@ -280,3 +282,81 @@ TEST(Saves, TemporaryFilesOfKilledSavesAreRemovedByTheNextSave) {
   save(model, dir / long_name);
   EXPECT_EQ(dir.files().size(), 4u);  // live, other, model.ag and the long one: no temporary file
 }
+
+// ---- memory bounded by the file ---------------------------------------------------------------
+
+namespace {
+
+/// Runs `fn` in a child process whose address space is capped at `mib` MiB more than this one's
+/// (so that a loader that reads a whole 1 GiB file fails); true if it returned true.
+template <class F>
+bool in_capped_child(std::size_t mib, F&& fn) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::ifstream statm("/proc/self/statm");
+    unsigned long pages = 0;
+    statm >> pages;
+    rlimit lim{};
+    lim.rlim_cur = lim.rlim_max = pages * static_cast<unsigned long>(::sysconf(_SC_PAGESIZE)) + (mib << 20);
+    ::setrlimit(RLIMIT_AS, &lim);
+    bool ok = false;
+    try {
+      ok = fn();
+    } catch (...) {
+    }
+    ::_exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/// `path` grown to `size` bytes with zeros (a hole: no disk used).
+void extend(const std::string& path, std::uint64_t size) { ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(size)), 0); }
+
+template <class F>
+bool refused_with(F&& load, const std::string& words) {
+  try {
+    load();
+  } catch (const SerializeError& e) {
+    return std::string(e.what()).find(words) != std::string::npos;
+  }
+  return false;
+}
+
+}  // namespace
+
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)  // their shadow memory needs the address space
+TEST(BoundedLoading, FilesWhoseHeaderProvesThemInvalidAreRefusedBeforeTheyAreRead) {
+  TempDir dir;
+  const std::uint64_t gib = std::uint64_t{1} << 30;
+  save_archive(Archive(), dir / "big.json", ArchiveFormat::Json);
+  extend(dir / "big.json", gib);
+  save_safetensors({{"x", zeros({4})}}, dir / "big.safetensors");
+  extend(dir / "big.safetensors", gib);
+  save_npy(zeros({4}), dir / "big.npy");
+  extend(dir / "big.npy", gib);
+  EXPECT_TRUE(in_capped_child(256, [&] { return refused_with([&] { load_archive(dir / "big.json"); }, "256 MiB"); }));
+  EXPECT_TRUE(in_capped_child(
+      256, [&] { return refused_with([&] { load_safetensors(dir / "big.safetensors"); }, "trailing data"); }));
+  EXPECT_TRUE(
+      in_capped_child(256, [&] { return refused_with([&] { load_npy(dir / "big.npy"); }, "unexpected bytes"); }));
+}
+
+TEST(BoundedLoading, AFileTooBigForTheMemoryIsASerializeErrorNamingIt) {
+  TempDir dir;
+  const std::string path = dir / "legit.npy";
+  save_npy(zeros({16}), path);
+  // A legitimate header for 2^28 float32 (1 GiB), then the zeros.
+  std::string bytes = sertest::read_bytes(path);
+  std::string header = bytes.substr(0, bytes.size() - 64);
+  std::size_t at = header.find("(16,)");
+  ASSERT_NE(at, std::string::npos);
+  header.replace(at, 5, "(268435456,)");
+  header.erase(header.size() - 8, 7);  // keep the length: 7 more characters, 7 fewer spaces
+  sertest::write_bytes(path, header);
+  extend(path, header.size() + (std::uint64_t{1} << 30));
+  EXPECT_TRUE(in_capped_child(256, [&] { return refused_with([&] { load_npy(path); }, path); }));
+  EXPECT_TRUE(in_capped_child(2048, [&] { return load_npy(path).numel() == 268435456; }));
+}
+#endif
