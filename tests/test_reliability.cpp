@@ -360,3 +360,30 @@ TEST(BoundedLoading, AFileTooBigForTheMemoryIsASerializeErrorNamingIt) {
   EXPECT_TRUE(in_capped_child(2048, [&] { return load_npy(path).numel() == 268435456; }));
 }
 #endif
+
+// ---- deep structures and big outputs ----------------------------------------------------------
+
+TEST(GraphStr, ALongChainPrintsInLinearSizeWithTheElisionSaid) {
+  Tensor w = ones({2}).requires_grad_();
+  Tensor x = w;
+  for (int i = 0; i < 30000; ++i) x = i % 2 ? x * 1.0 : x + 1.0;
+  std::string text = graph_str(x.sum(), {{"w", w}});
+  EXPECT_LT(text.size(), 4000u) << "a 30,000-op chain";
+  EXPECT_NE(text.find("... 29991 more nodes in a chain (AddBackward1 x14995, MulBackward1 x14996) ..."),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("AccumulateGrad  w [2]"), std::string::npos) << text;
+}
+
+TEST(GraphStr, ADeepBranchyGraphStopsIndentingAndSaysTheDepth) {
+  Tensor w = ones({2}).requires_grad_();
+  Tensor x = w;
+  for (int i = 0; i < 2000; ++i) x = x * w;  // two inputs each: no chain to elide
+  std::string text = graph_str(x.sum(), {{"w", w}});
+  EXPECT_NE(text.find("[depth 2000] MulBackward0"), std::string::npos);
+  std::size_t longest = 0, start = 0;
+  for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1)
+    longest = std::max(longest, end - start);
+  EXPECT_LT(longest, 140u);
+  EXPECT_LT(text.size(), 2000u * 2 * 140);
+}
