@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <fstream>
 #include <cstdint>
@@ -386,4 +387,49 @@ TEST(GraphStr, ADeepBranchyGraphStopsIndentingAndSaysTheDepth) {
     longest = std::max(longest, end - start);
   EXPECT_LT(longest, 140u);
   EXPECT_LT(text.size(), 2000u * 2 * 140);
+}
+
+TEST(DeepModules, NestingBeyondTheLimitIsRefusedWhenItIsBuilt) {
+  auto inner = std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(2, 2));  // 2 deep
+  int depth = 2;
+  std::string msg;
+  try {
+    for (; depth < 100000; ++depth) inner = std::make_shared<nn::Sequential>(inner);
+  } catch (const std::invalid_argument& e) {
+    msg = e.what();
+  }
+  EXPECT_EQ(depth, nn::Module::kMaxDepth);
+  EXPECT_NE(msg.find("nest at most 1000 deep"), std::string::npos) << msg;
+
+  // At the limit everything works: printing, forward, parameters, save and destruction.
+  std::string text = inner->str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2 * (nn::Module::kMaxDepth - 1));
+  EXPECT_NE(text.find("Linear(in_features=2, out_features=2, bias=true)"), std::string::npos);
+  EXPECT_EQ(inner->forward(ones({1, 2})).shape(), Shape({1, 2}));
+  EXPECT_EQ(inner->named_parameters().size(), 2u);
+  TempDir dir;
+  save(*inner, dir / "deep.ag");
+  EXPECT_NO_THROW(load(*inner, dir / "deep.ag"));
+  inner.reset();
+}
+
+TEST(DeepModules, ACycleIsRefused) {
+  auto a = std::make_shared<nn::Sequential>();
+  auto b = std::make_shared<nn::Sequential>();
+  a->push_back(b);
+  EXPECT_THROW(b->push_back(a), std::invalid_argument);
+  EXPECT_THROW(a->push_back(a), std::invalid_argument);
+}
+
+TEST(DeepModules, PrintingIsUnchangedForOrdinaryModels) {
+  nn::Sequential net(std::make_shared<nn::Linear>(3, 5), std::make_shared<nn::ReLU>(),
+                     std::make_shared<nn::Sequential>(std::make_shared<nn::Linear>(5, 1)));
+  EXPECT_EQ(net.str(),
+            "Sequential(\n"
+            "  (0): Linear(in_features=3, out_features=5, bias=true)\n"
+            "  (1): ReLU()\n"
+            "  (2): Sequential(\n"
+            "    (0): Linear(in_features=5, out_features=1, bias=true)\n"
+            "  )\n"
+            ")");
 }
