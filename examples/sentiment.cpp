@@ -167,7 +167,7 @@ void load_data(const Settings& s, std::vector<Review>& train, std::vector<Review
   std::int64_t skipped = 0;
   std::vector<Review> all = sentiment::read_tsv(s.data, s.skip_unknown ? &skipped : nullptr);
   if (skipped) std::cerr << "sentiment: skipped " << skipped << " characters outside the vocabulary\n";
-  sentiment::split(all, s.seed, train, test);
+  sentiment::split(std::move(all), s.seed, train, test);
 }
 
 std::string folder_of(const std::string& path) {
