@@ -1,5 +1,6 @@
 #include "ag/autograd/graph.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <map>
@@ -110,7 +111,24 @@ std::string graph_str(const Tensor& root, const NamedTensors& names) {
     os << (root.requires_grad() ? "leaf " : "constant ") << root.shape() << "\n";
     return os.str();
   }
-  std::map<const Node*, int> seen;
+  // Linear in the size of the graph: each node is printed (or elided) once, indentation stops
+  // growing at kMaxIndent levels (deeper lines say their depth), and a chain of more than
+  // 2 * kChainKeep + 1 one-input nodes shows its first and last kChainKeep nodes only.
+  static constexpr int kMaxIndent = 32;
+  constexpr std::size_t kChainKeep = 5;
+  struct Seen {
+    int number;
+    bool elided;
+  };
+  std::map<const Node*, Seen> seen;
+  auto only_input = [](const Node* n) -> const Node* {
+    const auto& next = n->next_functions();
+    return next.size() == 1 && next[0].fn ? next[0].fn.get() : nullptr;
+  };
+  auto pad = [](int depth) {
+    std::string p(static_cast<std::size_t>(std::min(depth, kMaxIndent)) * 2, ' ');
+    return depth > kMaxIndent ? p + "[depth " + std::to_string(depth) + "] " : p;
+  };
   struct Item {
     const Edge* edge;
     const Node* node;
@@ -120,25 +138,52 @@ std::string graph_str(const Tensor& root, const NamedTensors& names) {
   while (!stack.empty()) {
     Item it = stack.back();
     stack.pop_back();
-    std::string pad(static_cast<std::size_t>(it.depth) * 2, ' ');
-    if (it.node) {
-      auto found = seen.find(it.node);
-      if (found != seen.end()) {
-        os << pad << it.node->name() << "  (#" << found->second << ", shown above)\n";
-        continue;
-      }
-      int number = static_cast<int>(seen.size()) + 1;
-      seen.emplace(it.node, number);
-      os << pad << describe(*it.node) << "  #" << number << "\n";
-      const auto& next = it.node->next_functions();
-      for (std::size_t i = next.size(); i-- > 0;) {
-        const Edge& e = next[i];
-        if (e.fn) stack.push_back({nullptr, e.fn.get(), it.depth + 1});
-        else if (e.leaf) stack.push_back({&e, nullptr, it.depth + 1});
-      }
-    } else {
+    if (!it.node) {
       std::string name = leaf_name(it.edge->leaf.get(), names);
-      os << pad << "AccumulateGrad  " << (name.empty() ? "" : name + " ") << it.edge->leaf->shape << "\n";
+      os << pad(it.depth) << "AccumulateGrad  " << (name.empty() ? "" : name + " ") << it.edge->leaf->shape << "\n";
+      continue;
+    }
+    auto found = seen.find(it.node);
+    if (found != seen.end()) {
+      os << pad(it.depth) << it.node->name() << "  (#" << found->second.number
+         << (found->second.elided ? ", elided above)\n" : ", shown above)\n");
+      continue;
+    }
+    std::vector<const Node*> chain{it.node};
+    for (const Node* p = only_input(it.node); p && !seen.count(p); p = only_input(p)) chain.push_back(p);
+    if (chain.size() > 2 * kChainKeep + 1) {
+      for (std::size_t k = 0; k < kChainKeep; ++k) {
+        int number = static_cast<int>(seen.size()) + 1;
+        seen.emplace(chain[k], Seen{number, false});
+        os << pad(it.depth + static_cast<int>(k)) << describe(*chain[k]) << "  #" << number << "\n";
+      }
+      std::map<std::string, std::size_t> kinds;
+      const std::size_t elided = chain.size() - 2 * kChainKeep;
+      for (std::size_t k = kChainKeep; k < chain.size() - kChainKeep; ++k) {
+        seen.emplace(chain[k], Seen{static_cast<int>(seen.size()) + 1, true});
+        ++kinds[chain[k]->name()];
+      }
+      os << pad(it.depth + static_cast<int>(kChainKeep)) << "... " << elided << " more nodes in a chain (";
+      std::size_t shown = 0;
+      for (const auto& [kind, count] : kinds) {
+        if (shown++ == 4) {
+          os << ", ...";
+          break;
+        }
+        os << (shown > 1 ? ", " : "") << kind << " x" << count;
+      }
+      os << ") ...\n";
+      stack.push_back({nullptr, chain[chain.size() - kChainKeep], it.depth + static_cast<int>(kChainKeep) + 1});
+      continue;
+    }
+    int number = static_cast<int>(seen.size()) + 1;
+    seen.emplace(it.node, Seen{number, false});
+    os << pad(it.depth) << describe(*it.node) << "  #" << number << "\n";
+    const auto& next = it.node->next_functions();
+    for (std::size_t i = next.size(); i-- > 0;) {
+      const Edge& e = next[i];
+      if (e.fn) stack.push_back({nullptr, e.fn.get(), it.depth + 1});
+      else if (e.leaf) stack.push_back({&e, nullptr, it.depth + 1});
     }
   }
   return os.str();

@@ -37,6 +37,11 @@ std::string to_dot(const Tensor& root, const DotOptions& options);
 ///     SumBackward1  -> []  float32
 ///       MulBackward0  -> [2, 5]  saved 2
 ///         AccumulateGrad  w [2, 5]
+///
+/// Its size is linear in the graph's: a node reached again says "(#3, shown above)", indentation
+/// stops at 32 levels (deeper lines start with "[depth N]"), and a chain of more than 11 one-input
+/// nodes shows its first and last 5 nodes around a line "... N more nodes in a chain (AddBackward0
+/// x600, ...) ...".
 std::string graph_str(const Tensor& root, const NamedTensors& names = {});
 
 }  // namespace ag

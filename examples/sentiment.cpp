@@ -167,7 +167,7 @@ void load_data(const Settings& s, std::vector<Review>& train, std::vector<Review
   std::int64_t skipped = 0;
   std::vector<Review> all = sentiment::read_tsv(s.data, s.skip_unknown ? &skipped : nullptr);
   if (skipped) std::cerr << "sentiment: skipped " << skipped << " characters outside the vocabulary\n";
-  sentiment::split(all, s.seed, train, test);
+  sentiment::split(std::move(all), s.seed, train, test);
 }
 
 std::string folder_of(const std::string& path) {
@@ -211,7 +211,8 @@ int train(Settings s) {
   optim::Adam opt(model->parameters(), optim::AdamOptions(s.lr));
   // Shuffled batches of reviews padded to the longest of each batch, drawn from the default
   // generator (seeded above), as DataLoader(..., shuffle=True, collate_fn=pad) would in PyTorch.
-  data::DataLoader loader(sentiment::ReviewDataset(train_set), data::DataLoaderOptions().batch_size(s.batch).shuffle(true),
+  // The training reviews move into the data set (one copy of them in memory, not two).
+  data::DataLoader loader(sentiment::ReviewDataset(std::move(train_set)), data::DataLoaderOptions().batch_size(s.batch).shuffle(true),
                           data::PadCollate().padding_value(0));
   if (!s.resume.empty()) {
     if (!resumed.optimizer) throw std::runtime_error(s.resume + " has no optimizer state to resume from");
@@ -284,7 +285,8 @@ int train(Settings s) {
     plot_loss(dir);
   });
   if (!report) return 0;
-  auto [train_loss, train_acc] = evaluate(*model, train_set);
+  auto [train_loss, train_acc] =
+      evaluate(*model, static_cast<sentiment::ReviewDataset&>(loader.dataset()).reviews());
   auto [test_loss, test_acc] = evaluate(*model, test_set);
   (void)test_loss;
   std::printf("final: epochs=%lld loss=%.4f train_acc=%.3f test_acc=%.3f%s\n", (long long)s.epochs, train_loss,

@@ -1,9 +1,13 @@
 #include "sentiment_data.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 #include <fstream>
 #include <sstream>
 
@@ -36,6 +40,21 @@ std::vector<std::string> utf8_chars(const std::string& s, const std::string& whe
   return out;
 }
 
+/// `s` for a message: control bytes (a NUL, say, which would end the message) as \xNN.
+std::string shown(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c != 0x7f) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
 std::string trim(const std::string& s) {
   std::size_t b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
   return b == std::string::npos ? "" : s.substr(b, e - b + 1);
@@ -52,7 +71,7 @@ std::vector<std::int64_t> encode(const std::string& text, const std::string& whe
     } else if (skipped) {
       ++*skipped;
     } else {
-      throw DataError(where + ": the character '" + ch + "' is not in the vocabulary (" + vocab_list() +
+      throw DataError(where + ": the character '" + shown(ch) + "' is not in the vocabulary (" + vocab_list() +
                       "); use --skip-unknown to leave such characters out");
     }
   }
@@ -83,7 +102,7 @@ void builtin_split(std::uint64_t seed, std::int64_t max_len, std::vector<Review>
       ++ids[k];
     }
   }
-  split(all, seed, train, test);
+  split(std::move(all), seed, train, test);
 }
 
 std::pair<ag::Tensor, ag::Tensor> ReviewDataset::get(std::int64_t index) {
@@ -91,50 +110,101 @@ std::pair<ag::Tensor, ag::Tensor> ReviewDataset::get(std::int64_t index) {
   return {ag::tensor(r.ids, {static_cast<std::int64_t>(r.ids.size())}), ag::scalar_tensor(r.label, ag::kInt64)};
 }
 
-void split(const std::vector<Review>& all, std::uint64_t seed, std::vector<Review>& train, std::vector<Review>& test) {
+void split(std::vector<Review> all, std::uint64_t seed, std::vector<Review>& train, std::vector<Review>& test) {
   const auto n = static_cast<std::int64_t>(all.size()), n_test = n / 5;
   ag::Generator gen(seed);
-  auto parts = ag::data::random_split(ReviewDataset(all), std::vector<std::int64_t>{n - n_test, n_test}, &gen);
-  auto pick = [&](const ag::data::Subset<ReviewDataset::ExampleType>& part, std::vector<Review>& out) {
+  // The indices random_split(ReviewDataset(all), {n - n_test, n_test}, &gen) would pick.
+  auto parts = ag::data::detail::split_indices(
+      ag::data::detail::split_lengths(n, {static_cast<double>(n - n_test), static_cast<double>(n_test)}), &gen);
+  // Moved, not copied: with millions of reviews a copy would double the memory.
+  auto pick = [&](const std::vector<std::int64_t>& indices, std::vector<Review>& out) {
     out.clear();
-    for (std::int64_t i : part.indices()) out.push_back(all[static_cast<std::size_t>(i)]);
+    out.reserve(indices.size());
+    for (std::int64_t i : indices) out.push_back(std::move(all[static_cast<std::size_t>(i)]));
   };
   pick(parts[0], train);
   pick(parts[1], test);
   if (test.empty()) test = train;
 }
 
+namespace {
+
+/// Parses one `text<TAB>label` line into `out` (blank lines and # comments are skipped).
+void parse_line(const std::string& line, std::size_t line_no, const std::string& name, std::int64_t* skipped,
+                std::vector<Review>& out) {
+  std::string t = trim(line);
+  if (t.empty() || t[0] == '#') return;
+  std::string where = "line " + std::to_string(line_no) + " of " + name;
+  std::size_t tab = line.find('\t');
+  if (tab == std::string::npos) throw DataError(where + ": expected text<TAB>label");
+  Review r;
+  r.text = trim(line.substr(0, tab));
+  std::string label = trim(line.substr(tab + 1));
+  if (label == "positive" || label == "1") r.label = 1;
+  else if (label == "negative" || label == "0") r.label = 0;
+  else throw DataError(where + ": the label '" + shown(label.substr(0, 40)) + (label.size() > 40 ? "..." : "") +
+                       "' is not positive/negative or 1/0");
+  r.ids = encode(r.text, where, skipped);
+  if (r.ids.empty()) throw DataError(where + ": the review has no words from the vocabulary (" + vocab_list() + ")");
+  r.ids.shrink_to_fit();
+  out.push_back(std::move(r));
+}
+
+std::string too_long(std::size_t line_no, const std::string& name) {
+  return "line " + std::to_string(line_no) + " of " + name + ": longer than the limit of " +
+         std::to_string(kMaxLineBytes) + " bytes (is this a review file?)";
+}
+
+}  // namespace
+
 std::vector<Review> parse_tsv(const std::string& contents, const std::string& name, std::int64_t* skipped) {
-  std::istringstream in(contents);
   std::vector<Review> out;
-  std::string line;
   std::size_t line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    std::string where = "line " + std::to_string(line_no) + " of " + name;
-    if (trim(line).empty() || trim(line)[0] == '#') continue;
-    std::size_t tab = line.find('\t');
-    if (tab == std::string::npos) throw DataError(where + ": expected text<TAB>label");
-    Review r;
-    r.text = trim(line.substr(0, tab));
-    std::string label = trim(line.substr(tab + 1));
-    if (label == "positive" || label == "1") r.label = 1;
-    else if (label == "negative" || label == "0") r.label = 0;
-    else throw DataError(where + ": the label '" + label + "' is not positive/negative or 1/0");
-    r.ids = encode(r.text, where, skipped);
-    if (r.ids.empty()) throw DataError(where + ": the review has no words from the vocabulary (" + vocab_list() + ")");
-    out.push_back(std::move(r));
+  for (std::size_t start = 0; start < contents.size();) {
+    std::size_t end = std::min(contents.find('\n', start), contents.size());
+    if (end - start > kMaxLineBytes) throw DataError(too_long(line_no + 1, name));
+    parse_line(contents.substr(start, end - start), ++line_no, name, skipped, out);
+    start = end + 1;
   }
   if (out.empty()) throw DataError(name + ": no reviews found");
   return out;
 }
 
 std::vector<Review> read_tsv(const std::string& path, std::int64_t* skipped) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError("cannot open data file " + path);
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  return parse_tsv(contents.str(), path, skipped);
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw DataError("cannot open data file " + path + ": " + std::strerror(errno));
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, std::fclose);
+  struct stat st {};
+  if (::fstat(::fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+    throw DataError(path + ": not a regular file (a data file must be a file of text<TAB>label lines)");
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxDataBytes)
+    throw DataError(path + ": " + std::to_string(st.st_size) + " bytes is more than the limit of " +
+                    std::to_string(kMaxDataBytes) + " bytes for a data file");
+  // Streamed a block at a time: only the current line and the parsed reviews are in memory.
+  std::vector<Review> out;
+  std::vector<char> block(1 << 20);
+  std::string line;
+  std::size_t line_no = 0;
+  std::uint64_t total = 0;
+  for (std::size_t n; (n = std::fread(block.data(), 1, block.size(), f)) > 0;) {
+    total += n;
+    if (total > kMaxDataBytes)
+      throw DataError(path + ": more than the limit of " + std::to_string(kMaxDataBytes) + " bytes for a data file");
+    for (std::size_t start = 0; start < n;) {
+      const char* nl = static_cast<const char*>(std::memchr(block.data() + start, '\n', n - start));
+      std::size_t end = nl ? static_cast<std::size_t>(nl - block.data()) : n;
+      if (line.size() + (end - start) > kMaxLineBytes) throw DataError(too_long(line_no + 1, path));
+      line.append(block.data() + start, end - start);
+      if (!nl) break;
+      parse_line(line, ++line_no, path, skipped, out);
+      line.clear();
+      start = end + 1;
+    }
+  }
+  if (std::ferror(f)) throw DataError("cannot read data file " + path + ": " + std::strerror(errno));
+  if (!line.empty()) parse_line(line, ++line_no, path, skipped, out);
+  if (out.empty()) throw DataError(path + ": no reviews found");
+  return out;
 }
 
 void write_file_atomic(const std::string& path, const std::string& contents) {

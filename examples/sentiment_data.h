@@ -55,7 +55,8 @@ class ReviewDataset : public ag::data::Dataset<std::pair<ag::Tensor, ag::Tensor>
 
 /// random_split of `all` with a generator seeded with `seed`: one in five held out as `test`
 /// (all of them are both when there are fewer than 5).
-void split(const std::vector<Review>& all, std::uint64_t seed, std::vector<Review>& train, std::vector<Review>& test);
+/// The reviews are moved into `train` and `test`, not copied.
+void split(std::vector<Review> all, std::uint64_t seed, std::vector<Review>& train, std::vector<Review>& test);
 
 /// Every review of 1 to `max_len` words, split with `seed`.
 void builtin_split(std::uint64_t seed, std::int64_t max_len, std::vector<Review>& train, std::vector<Review>& test);
@@ -65,7 +66,13 @@ void builtin_split(std::uint64_t seed, std::int64_t max_len, std::vector<Review>
 /// unknown characters too, unless `skipped` is given.
 std::vector<Review> parse_tsv(const std::string& contents, const std::string& name, std::int64_t* skipped = nullptr);
 
-/// parse_tsv of a file's contents.
+/// The longest line a data file may hold, and the largest data file: longer lines and bigger files
+/// are refused with a DataError saying so, before they are read whole.
+inline constexpr std::size_t kMaxLineBytes = std::size_t{1} << 16;        // 64 KiB
+inline constexpr std::uint64_t kMaxDataBytes = std::uint64_t{1} << 30;  // 1 GiB
+
+/// parse_tsv of a file, read a block at a time. Only regular files are read (not /dev/zero or a
+/// pipe); lines are at most kMaxLineBytes and the file at most kMaxDataBytes.
 std::vector<Review> read_tsv(const std::string& path, std::int64_t* skipped = nullptr);
 
 /// Writes reviews as `text<TAB>positive|negative` lines, atomically (a temporary file renamed).

@@ -2,6 +2,7 @@
 
 #include <cxxabi.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 #include <typeinfo>
@@ -159,10 +160,36 @@ Tensor& Module::register_buffer(const std::string& name, const Tensor& tensor, b
   return buffers_.back()->value;
 }
 
+namespace {
+
+/// The number of levels of the tree under `m` (1 for a module without submodules), counted without
+/// recursion and only up to `limit` + 1; a tree holding `parent` (which would make a cycle) counts
+/// as deeper than any limit.
+int tree_depth(const Module& m, const Module* parent, int limit) {
+  int deepest = 0;
+  std::vector<std::pair<const Module*, int>> stack{{&m, 1}};
+  while (!stack.empty() && deepest <= limit) {
+    auto [module, depth] = stack.back();
+    stack.pop_back();
+    deepest = module == parent ? limit + 1 : std::max(deepest, depth);
+    for (const auto& [name, child] : module->named_children()) stack.emplace_back(child.get(), depth + 1);
+  }
+  return deepest;
+}
+
+}  // namespace
+
+void Module::check_depth(const std::string& name, const Module& module, const char* what) const {
+  AG_CHECK(tree_depth(module, this, kMaxDepth - 1) <= kMaxDepth - 1, this->name(), ".", what, ": the module \"", name,
+           "\" has submodules nested more than ", kMaxDepth - 1, " deep, or holds this module; modules nest at most ",
+           kMaxDepth, " deep (Module::kMaxDepth)");
+}
+
 void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
   check_new_name(name, "module");
   AG_CHECK(module != nullptr, this->name(), ".register_module: the module \"", name, "\" is null");
   AG_CHECK(module.get() != this, this->name(), ".register_module: a module cannot be its own submodule");
+  check_depth(name, *module, "register_module");
   children_.insert(name, std::move(module));
 }
 
@@ -171,6 +198,7 @@ void Module::set_child(const std::string& name, std::shared_ptr<Module> module) 
            "\" to replace (submodules: ", children_.size(), ")");
   AG_CHECK(module != nullptr, this->name(), ".replace_module: the new module \"", name, "\" is null");
   AG_CHECK(module.get() != this, this->name(), ".replace_module: a module cannot be its own submodule");
+  check_depth(name, *module, "replace_module");
   children_.at(name) = std::move(module);
 }
 
@@ -358,24 +386,47 @@ IncompatibleKeys Module::load_state_dict(const StateDict& dict, bool strict) {
 // ---- printing ---------------------------------------------------------------------------------
 
 namespace {
-// Indents every line after the first by two spaces (a child's printout inside its parent's).
-std::string indent(const std::string& s) {
-  std::string out;
+
+/// Appends `s`, indenting every line after the first by `indent` spaces.
+void append_indented(std::string& out, const std::string& s, std::size_t indent) {
   for (char c : s) {
     out += c;
-    if (c == '\n') out += "  ";
+    if (c == '\n') out.append(indent, ' ');
   }
-  return out;
 }
+
+/// Appends the printout of `m` whose first line is already indented by `indent` spaces: one pass
+/// over the tree, each line written once.
+void print(std::string& out, const Module& m, std::size_t indent) {
+  std::string extra = m.extra_repr();
+  out += m.name() + "(";
+  if (m.named_children().empty()) {
+    append_indented(out, extra, indent);
+    out += ")";
+    return;
+  }
+  out += "\n";
+  if (!extra.empty()) {
+    out.append(indent + 2, ' ');
+    append_indented(out, extra, indent + 2);
+    out += "\n";
+  }
+  for (const auto& [name, child] : m.named_children()) {
+    out.append(indent + 2, ' ');
+    out += "(" + name + "): ";
+    print(out, *child, indent + 2);
+    out += "\n";
+  }
+  out.append(indent, ' ');
+  out += ")";
+}
+
 }  // namespace
 
 std::string Module::str() const {
-  std::string extra = extra_repr();
-  if (children_.empty()) return name() + "(" + extra + ")";
-  std::string out = name() + "(\n";
-  if (!extra.empty()) out += "  " + indent(extra) + "\n";
-  for (const auto& [name, child] : children_) out += "  (" + name + "): " + indent(child->str()) + "\n";
-  return out + ")";
+  std::string out;
+  print(out, *this, 0);
+  return out;
 }
 
 std::ostream& operator<<(std::ostream& os, const Module& module) { return os << module.str(); }

@@ -47,6 +47,12 @@ class Module : public std::enable_shared_from_this<Module> {
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
 
+  /// How deep modules nest at most (a module without submodules is 1 deep): register_module and
+  /// replace_module refuse a submodule whose own tree is kMaxDepth deep, so that printing, forward,
+  /// named_parameters, save and destruction, which walk the tree recursively, stay well within
+  /// the stack. A submodule grown deeper after it was registered is not checked again.
+  static constexpr int kMaxDepth = 1000;
+
   /// The name used by the printer and in error messages: the class name ("Linear") by default.
   virtual std::string name() const;
 
@@ -181,6 +187,7 @@ class Module : public std::enable_shared_from_this<Module> {
 
   void check_new_name(const std::string& name, const char* what) const;
   void add_child(const std::string& name, std::shared_ptr<Module> module);
+  void check_depth(const std::string& name, const Module& module, const char* what) const;
   void set_child(const std::string& name, std::shared_ptr<Module> module);
   void collect_state(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const;
   template <class F>

@@ -70,6 +70,13 @@ void LRScheduler::load_state_dict(const StateDict& dict) {
   for (std::int64_t g = 0; g < groups; ++g) {
     base.push_back(reader.scalar("base_lrs." + std::to_string(g)));
     last.push_back(reader.scalar("last_lrs." + std::to_string(g)));
+    // What an optimizer would refuse as a learning rate is refused here too: a NaN or negative rate
+    // would only show up a step later, as NaN weights.
+    for (const char* key : {"base_lrs.", "last_lrs."}) {
+      double lr = key[0] == 'b' ? base.back() : last.back();
+      AG_CHECK(std::isfinite(lr) && lr >= 0, reader.owner(), ": invalid learning rate ", lr, " in '", key, g,
+               "' (expected a finite lr >= 0)");
+    }
   }
   StateDict before;  // to put the options back if the dict turns out bad
   save_options(before);

@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <sstream>
@@ -178,16 +179,57 @@ class MemoryBuf : public std::streambuf {
   }
 };
 
+/// A read-only stream buffer over part of a file, read through a small buffer, with large reads
+/// (a tensor's elements) going straight from the file to their destination.
+class FileBuf : public std::streambuf {
+ public:
+  FileBuf(const InputFile& file, std::uint64_t offset) : file_(file), pos_(offset) {}
+
+ protected:
+  int_type underflow() override {
+    if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+    const std::uint64_t n = std::min<std::uint64_t>(buf_.size(), file_.size() - pos_);
+    if (n == 0) return traits_type::eof();
+    file_.read_into(pos_, buf_.data(), n);
+    pos_ += n;
+    setg(buf_.data(), buf_.data(), buf_.data() + n);
+    return traits_type::to_int_type(*gptr());
+  }
+  std::streamsize xsgetn(char* s, std::streamsize n) override {
+    std::streamsize done = std::min<std::streamsize>(n, egptr() - gptr());
+    std::memcpy(s, gptr(), static_cast<std::size_t>(done));
+    gbump(static_cast<int>(done));
+    if (n - done >= static_cast<std::streamsize>(buf_.size())) {
+      const std::uint64_t m = std::min<std::uint64_t>(static_cast<std::uint64_t>(n - done), file_.size() - pos_);
+      file_.read_into(pos_, s + done, m);
+      pos_ += m;
+      return done + static_cast<std::streamsize>(m);
+    }
+    while (done < n && underflow() != traits_type::eof()) {
+      std::streamsize k = std::min<std::streamsize>(n - done, egptr() - gptr());
+      std::memcpy(s + done, gptr(), static_cast<std::size_t>(k));
+      gbump(static_cast<int>(k));
+      done += k;
+    }
+    return done;
+  }
+
+ private:
+  const InputFile& file_;
+  std::uint64_t pos_;
+  std::array<char, 1 << 16> buf_{};
+};
+
 /// Reads the payload through cereal, checking every read against the bytes that remain first, so
 /// no size in the file is trusted before it is known to fit.
 class PayloadReader {
  public:
-  PayloadReader(std::string_view payload, const std::string& path)
-      : path_(path), buf_(payload), in_(&buf_), remaining_(payload.size()) {
-    if (payload.empty()) fail("payload byte 0", "the payload is empty, expected at least its byte-order byte");
-    if (payload[0] != 1)
-      fail("payload byte 0", "expected 1 (little-endian, as ag writes), got " +
-                                 std::to_string(static_cast<unsigned char>(payload[0])));
+  PayloadReader(std::streambuf& buf, std::uint64_t size, const std::string& path)
+      : path_(path), in_(&buf), remaining_(size) {
+    if (size == 0) fail("payload byte 0", "the payload is empty, expected at least its byte-order byte");
+    const int first = buf.sgetc();
+    if (first != 1)
+      fail("payload byte 0", "expected 1 (little-endian, as ag writes), got " + std::to_string(first));
     ar_.emplace(in_);  // reads the byte-order byte
     remaining_ -= 1;
   }
@@ -234,7 +276,6 @@ class PayloadReader {
 
  private:
   const std::string& path_;
-  MemoryBuf buf_;
   std::istream in_;
   std::optional<cereal::PortableBinaryInputArchive> ar_;
   std::uint64_t remaining_;
@@ -251,8 +292,8 @@ std::string checked_utf8(std::string s, const std::string& path, const std::stri
   return s;
 }
 
-Archive decode_payload(std::string_view payload, const std::string& path) {
-  PayloadReader r(payload, path);
+Archive decode_payload(std::streambuf& payload, std::uint64_t size, const std::string& path) {
+  PayloadReader r(payload, size, path);
   Archive archive;
 
   auto n_tensors = r.read<std::uint64_t>("tensor count");
@@ -346,7 +387,8 @@ Archive decode_binary(std::string_view bytes, const std::string& path) {
                          "the payload's CRC-32 is " + hex32(actual) + ", the header says " + hex32(crc) +
                              " (the file is corrupt)");
   try {
-    return decode_payload(payload, path);
+    MemoryBuf buf(payload);
+    return decode_payload(buf, payload.size(), path);
   } catch (const cereal::Exception& e) {
     // Unreachable when the checks above hold; kept so that no cereal error escapes untyped.
     throw SerializeError(path, "payload", e.what());
@@ -555,13 +597,47 @@ void save_archive(const Archive& archive, const std::string& path, ArchiveFormat
   serialize::write_file_atomic(path, {bytes});
 }
 
+namespace serialize {
+namespace {
+
+/// A binary archive read from its file in pieces: the header checked against the file's size, the
+/// CRC-32 computed in bounded chunks, then the payload decoded with every tensor's elements read
+/// straight into its storage, so that loading takes little more memory than the tensors.
+Archive load_binary(const InputFile& file, const std::string& path) {
+  const std::string head = file.read(0, kArchiveHeaderBytes);
+  const std::uint32_t crc = check_header(head, file.size(), path);
+  const std::uint64_t size = file.size() - kArchiveHeaderBytes;
+  const std::uint32_t actual = file.crc32(kArchiveHeaderBytes, size);
+  if (actual != crc)
+    throw SerializeError(path, "header crc32",
+                         "the payload's CRC-32 is " + hex32(actual) + ", the header says " + hex32(crc) +
+                             " (the file is corrupt)");
+  try {
+    FileBuf buf(file, kArchiveHeaderBytes);
+    return decode_payload(buf, size, path);
+  } catch (const cereal::Exception& e) {
+    throw SerializeError(path, "payload", e.what());
+  }
+}
+
+}  // namespace
+}  // namespace serialize
+
 Archive load_archive(const std::string& path) {
   serialize::InputFile file(path);
-  // A binary header is checked against the file's size before the payload is read.
-  std::string head = file.read(0, std::min<std::uint64_t>(file.size(), serialize::kArchiveHeaderBytes));
-  if (!head.empty() && static_cast<unsigned char>(head[0]) == 0x89)
-    serialize::check_header(head, file.size(), path);
-  return serialize::decode_archive(file.read_all(), path);
+  return serialize::out_of_memory_is_an_error(path, [&] {
+    // A binary header is checked against the file's size before the payload is read, and a JSON
+    // archive's size against the cap.
+    std::string head = file.read(0, std::min<std::uint64_t>(file.size(), serialize::kArchiveHeaderBytes));
+    if (!head.empty() && static_cast<unsigned char>(head[0]) == 0x89) return serialize::load_binary(file, path);
+    if (file.size() > serialize::kMaxJsonArchiveBytes) {
+      std::size_t i = head.find_first_not_of(" \t\r\n");
+      if (i != std::string::npos && head[i] != '{') return serialize::decode_archive(head, path);  // not an archive
+      throw SerializeError(path, "", "a JSON archive of " + std::to_string(file.size()) +
+                                         " bytes is larger than the limit of 256 MiB (save big archives as binary)");
+    }
+    return serialize::decode_archive(file.read_all(), path);
+  });
 }
 
 }  // namespace ag

@@ -2,6 +2,7 @@
 
 #include "ag/autograd/generator.h"
 #include "ag/serialize/error.h"
+#include "ag/serialize/io.h"
 
 namespace ag {
 
@@ -36,6 +37,14 @@ void copy_value(Archive& a, const std::string& name, const ArchiveValue& v) {
   std::visit([&](const auto& x) { a.set(name, x); }, v);
 }
 
+/// `s` with every tensor copied, so that later steps cannot change it.
+optim::StateDict cloned(const optim::StateDict& s) {
+  optim::StateDict out;
+  out.scalars = s.scalars;
+  for (const auto& [name, t] : s.tensors.items()) out.tensors.insert(name, t.clone());
+  return out;
+}
+
 bool has_prefix(const Archive& a, const std::string& prefix) {
   return !a.tensors_with_prefix(prefix).empty() || !a.values_with_prefix(prefix).empty();
 }
@@ -64,6 +73,13 @@ nn::IncompatibleKeys load(nn::Module& module, const std::string& path, bool stri
   nn::StateDict dict;
   for (const auto& [name, t] : a.tensors_with_prefix(kModel)) dict.insert(name, t);
   if (!a.has_value(kKind)) throw SerializeError(path, kKind, "missing: this is not a model or checkpoint file written by ag::save");
+  const ArchiveValue& kind = a.value(kKind);
+  if (kind != ArchiveValue(std::string("model")) && kind != ArchiveValue(std::string("checkpoint")))
+    throw SerializeError(path, kKind, "expected \"model\" or \"checkpoint\", got " +
+                                          (std::holds_alternative<std::string>(kind)
+                                               ? serialize::detail::quote(std::get<std::string>(kind))
+                                               : std::string("a ") + value_type_name(kind)) +
+                                          ": this is not a file written by ag::save or ag::save_checkpoint");
   return naming(path, "model", [&] { return module.load_state_dict(dict, strict); });
 }
 
@@ -121,18 +137,32 @@ Archive load_checkpoint(const std::string& path, nn::Module& model, optim::Optim
   Checkpoint ck = load_checkpoint(path);
   if (optimizer && !ck.optimizer) throw SerializeError(path, kOptimizer, "missing: the checkpoint holds no optimizer state");
   if (scheduler && !ck.scheduler) throw SerializeError(path, kScheduler, "missing: the checkpoint holds no scheduler state");
-  // Check everything before changing anything: a model that does not fit leaves all as it was.
-  nn::StateDict current = model.state_dict(), before;
-  for (const auto& [name, t] : current.items()) before.insert(name, t.clone());
-  naming(path, "model", [&] { return model.load_state_dict(ck.model); });
+  // All or nothing: each part is loaded in turn (each load_state_dict checks its whole dict before
+  // changing anything), and if any part is refused, the parts already loaded are put back.
+  nn::StateDict model_before;
+  for (const auto& [name, t] : model.state_dict().items()) model_before.insert(name, t.clone());
+  std::optional<optim::StateDict> optimizer_before, scheduler_before;
+  if (optimizer) optimizer_before = cloned(optimizer->state_dict());
+  if (scheduler) scheduler_before = scheduler->state_dict();
+  const GeneratorState generator_before = default_generator().get_state();
+  int loaded = 0;  // how many of model, optimizer, scheduler were changed
   try {
+    naming(path, "model", [&] { return model.load_state_dict(ck.model); });
+    loaded = 1;
     if (optimizer) naming(path, "optimizer state", [&] { optimizer->load_state_dict(*ck.optimizer); return 0; });
+    loaded = 2;
     if (scheduler) naming(path, "scheduler state", [&] { scheduler->load_state_dict(*ck.scheduler); return 0; });
+    loaded = 3;
+    if (ck.generator) default_generator().set_state(*ck.generator);
   } catch (...) {
-    model.load_state_dict(before);
+    if (loaded >= 1) model.load_state_dict(model_before);
+    if (loaded >= 2 && optimizer) optimizer->load_state_dict(*optimizer_before);
+    if (loaded >= 3) {
+      if (scheduler) scheduler->load_state_dict(*scheduler_before);
+      default_generator().set_state(generator_before);
+    }
     throw;
   }
-  if (ck.generator) default_generator().set_state(*ck.generator);
   return ck.metadata;
 }
 

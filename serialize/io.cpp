@@ -1,13 +1,20 @@
 #include "ag/serialize/io.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <new>
+#include <utility>
+#include <vector>
 
 #include "ag/serialize/error.h"
 
@@ -43,6 +50,46 @@ bool write_all(int fd, const char* data, std::size_t n) {
   return true;
 }
 
+/// The start of the temporary names of saves to `base`: ".BASE.tmp-", with a long BASE cut and
+/// completed by a hash so that the whole temporary name (with "PID-N" after it) stays well within
+/// NAME_MAX (255 bytes) for any valid file name.
+std::string temp_prefix(const std::string& base) {
+  constexpr std::size_t kMaxStem = 200;
+  if (base.size() <= kMaxStem) return "." + base + ".tmp-";
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : base) h = (h ^ c) * 1099511628211ull;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return "." + base.substr(0, kMaxStem - 17) + "~" + hex + ".tmp-";
+}
+
+/// Removes the temporary files that earlier saves to the same target left behind when they were
+/// killed: those named `prefix` PID-N whose process is gone and that no process holds locked (a
+/// save holds its temporary file locked until it is renamed). Best effort: errors are ignored.
+void remove_stale_temp_files(const std::string& dir, const std::string& prefix) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    std::string rest = name.substr(prefix.size());
+    std::size_t dash = rest.find('-');
+    if (dash == 0 || dash == std::string::npos || dash > 9 ||
+        rest.find_first_not_of("0123456789-") != std::string::npos)
+      continue;
+    const long pid = std::stol(rest.substr(0, dash));
+    if (pid == ::getpid() || pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    std::string full = dir + "/" + name;
+    int fd = ::open(full.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) continue;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::flock(fd, LOCK_EX | LOCK_NB) == 0)
+      ::unlink(full.c_str());
+    ::close(fd);
+  }
+  ::closedir(d);
+}
+
 constexpr bool kLittleEndianHost = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
 
 }  // namespace
@@ -61,17 +108,21 @@ void write_file_atomic(const std::string& path, std::initializer_list<std::strin
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   if (base.empty()) throw SerializeError(path, "", "the path names a folder, not a file");
 
-  // A unique name in the same folder, so that rename() is atomic (same file system).
+  // A unique name in the same folder, so that rename() is atomic (same file system), locked while
+  // it is written so that no other save mistakes it for one left by a killed save.
+  const std::string prefix = temp_prefix(base);
+  remove_stale_temp_files(dir, prefix);
   static std::atomic<unsigned> counter{0};
   std::string tmp;
   int fd = -1;
   for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
-    tmp = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "." + base + ".tmp-" +
+    tmp = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + prefix +
           std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
     fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0 && errno != EEXIST) break;
   }
   if (fd < 0) throw SerializeError(path, "", system_error("cannot create a temporary file in the same folder"));
+  ::flock(fd, LOCK_EX | LOCK_NB);  // released when the file is closed, or when this process dies
 
   auto fail = [&](const char* what) {
     std::string reason = system_error(what);
@@ -121,19 +172,48 @@ InputFile::~InputFile() {
 }
 
 std::string InputFile::read(std::uint64_t offset, std::uint64_t n) const {
-  if (offset > size_ || n > size_ - offset)
-    throw SerializeError(path_, "", "cannot read " + std::to_string(n) + " bytes at offset " + std::to_string(offset) +
-                                        ": the file has " + std::to_string(size_) + " bytes");
-  std::string out(static_cast<std::size_t>(n), '\0');
-  std::size_t done = 0;
+  check_range(offset, n);
+  std::string out;
+  try {
+    out.resize(static_cast<std::size_t>(n));
+  } catch (const std::bad_alloc&) {
+    throw SerializeError(path_, "", "out of memory reading " + std::to_string(n) + " bytes");
+  }
+  read_into(offset, out.data(), n);
+  return out;
+}
+
+void InputFile::read_into(std::uint64_t offset, void* dst, std::uint64_t n) const {
+  check_range(offset, n);
+  char* out = static_cast<char*>(dst);
+  std::uint64_t done = 0;
   while (done < n) {
-    ssize_t r = ::pread(fd_, out.data() + done, n - done, static_cast<off_t>(offset + done));
+    const std::uint64_t chunk = std::min<std::uint64_t>(n - done, std::uint64_t{1} << 30);
+    ssize_t r = ::pread(fd_, out + done, static_cast<std::size_t>(chunk), static_cast<off_t>(offset + done));
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) throw SerializeError(path_, "", system_error("read failed"));
     if (r == 0) throw SerializeError(path_, "", "the file shrank while it was being read");
-    done += static_cast<std::size_t>(r);
+    done += static_cast<std::uint64_t>(r);
   }
-  return out;
+}
+
+void InputFile::check_range(std::uint64_t offset, std::uint64_t n) const {
+  if (offset > size_ || n > size_ - offset)
+    throw SerializeError(path_, "", "cannot read " + std::to_string(n) + " bytes at offset " + std::to_string(offset) +
+                                        ": the file has " + std::to_string(size_) + " bytes");
+}
+
+std::uint32_t InputFile::crc32(std::uint64_t offset, std::uint64_t n) const {
+  check_range(offset, n);
+  std::vector<char> buf(std::min<std::uint64_t>(n, std::uint64_t{1} << 20));
+  std::uint32_t crc = 0;
+  for (std::uint64_t done = 0; done < n;) {
+    const std::uint64_t chunk = std::min<std::uint64_t>(n - done, buf.size());
+    read_into(offset + done, buf.data(), chunk);
+    crc = serialize::crc32(buf.data(), static_cast<std::size_t>(chunk), crc);
+    done += chunk;
+  }
+  return crc;
 }
 
 namespace detail {
@@ -204,6 +284,13 @@ void append_le(std::string& out, const void* data, std::size_t bytes, std::size_
   }
   for (std::size_t i = 0; i < bytes; i += element_size)
     for (std::size_t j = element_size; j-- > 0;) out.push_back(p[i + j]);
+}
+
+void le_to_host(void* data, std::size_t bytes, std::size_t element_size) {
+  if (kLittleEndianHost || element_size == 1) return;
+  char* d = static_cast<char*>(data);
+  for (std::size_t i = 0; i < bytes; i += element_size)
+    for (std::size_t j = 0; j < element_size / 2; ++j) std::swap(d[i + j], d[i + element_size - 1 - j]);
 }
 
 void copy_from_le(void* dst, const char* src, std::size_t bytes, std::size_t element_size) {

@@ -5,9 +5,12 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <new>
 #include <string>
 #include <string_view>
 #include <type_traits>
+
+#include "ag/serialize/error.h"
 
 
 namespace ag::serialize {
@@ -21,7 +24,9 @@ std::uint32_t crc32(const void* data, std::size_t size, std::uint32_t crc = 0);
 /// Writes `parts` one after the other to `path`, atomically: a temporary file in the same folder is
 /// written, flushed and fsync'ed, then renamed over `path`, and the folder is fsync'ed. A crash at
 /// any moment leaves either the old file or the new one, never a torn one (a crash may leave a stray
-/// `.NAME.tmp-*` file next to it). On error the temporary file is removed, `path` is untouched, and
+/// `.NAME.tmp-PID-N` file next to it, which the next save to `path` removes once process PID is
+/// gone). A long NAME is cut and completed by a hash in the temporary name, so any name of up to
+/// NAME_MAX bytes can be saved. On error the temporary file is removed, `path` is untouched, and
 /// SerializeError names the file and the system's reason.
 ///
 ///     ag::serialize::write_file_atomic("ckpt.ag", {header, payload});
@@ -45,12 +50,32 @@ class InputFile {
   std::string read(std::uint64_t offset, std::uint64_t n) const;
   /// The whole file.
   std::string read_all() const { return read(0, size_); }
+  /// `n` bytes from `offset` straight into `dst` (a tensor's storage, say); SerializeError if the
+  /// file holds fewer.
+  void read_into(std::uint64_t offset, void* dst, std::uint64_t n) const;
+  /// The CRC-32 of `n` bytes from `offset`, read in bounded chunks.
+  std::uint32_t crc32(std::uint64_t offset, std::uint64_t n) const;
 
  private:
+  void check_range(std::uint64_t offset, std::uint64_t n) const;
+
   std::string path_;
   int fd_ = -1;
   std::uint64_t size_ = 0;
 };
+
+/// Runs `load` (a loader reading `path`), turning an allocation failure into a SerializeError that
+/// names the file, so that a file too big for the memory at hand is an error like any other.
+///
+///     return out_of_memory_is_an_error(path, [&] { return decode(file); });
+template <class F>
+auto out_of_memory_is_an_error(const std::string& path, F&& load) {
+  try {
+    return load();
+  } catch (const std::bad_alloc&) {
+    throw SerializeError(path, "", "out of memory while loading the file (it needs more memory than is available)");
+  }
+}
 
 namespace detail {
 
@@ -80,6 +105,8 @@ void store_le(std::string& out, T value) {
 
 /// Appends the elements of a tensor's buffer as little-endian bytes.
 void append_le(std::string& out, const void* data, std::size_t bytes, std::size_t element_size);
+/// Turns little-endian elements, read into a tensor's buffer, into the host's byte order in place.
+void le_to_host(void* data, std::size_t bytes, std::size_t element_size);
 /// Copies little-endian bytes into a tensor's buffer (swapping on a big-endian host).
 void copy_from_le(void* dst, const char* src, std::size_t bytes, std::size_t element_size);
 

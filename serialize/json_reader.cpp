@@ -1,5 +1,7 @@
 #include "ag/serialize/json_reader.h"
 
+#include <cstring>
+
 #include <charconv>
 
 namespace ag::serialize::detail {
@@ -90,6 +92,12 @@ void parse_json(rapidjson::Document& doc, std::string_view bytes, const std::str
   if (long_number != std::string_view::npos)
     throw SerializeError(path, field, "invalid JSON: a number at byte " + std::to_string(long_number) +
                                           " is longer than " + std::to_string(kMaxNumberChars) + " characters");
+  // rapidjson reads a NUL byte as the end of the text, so "{...}\0garbage" would parse; valid JSON
+  // never holds a raw NUL (in a string it must be escaped), so one anywhere is an error.
+  if (const void* nul = std::memchr(bytes.data(), '\0', bytes.size()))
+    throw SerializeError(path, field, "invalid JSON: a NUL byte at byte " +
+                                          std::to_string(static_cast<const char*>(nul) - bytes.data()) +
+                                          " (JSON text never holds one)");
   rapidjson::Reader reader;
   std::string number_error;
   auto generate = [&](rapidjson::Document& d) {

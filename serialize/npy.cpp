@@ -1,5 +1,7 @@
 #include "ag/serialize/npy.h"
 
+#include <cstring>
+#include <functional>
 #include <optional>
 
 #include "ag/autograd/tensor_impl.h"
@@ -194,12 +196,25 @@ std::string encode_npy(const Tensor& tensor) {
   return out;
 }
 
-Tensor decode_npy(std::string_view bytes, const std::string& path) {
-  if (bytes.size() < 10 || bytes.substr(0, 6) != kNpyMagic) {
+namespace {
+
+/// Where a .npy file's bytes come from: memory or a file, read a piece at a time so that the
+/// header is checked against the size before the data is read, and the data goes straight into
+/// the tensor's storage.
+struct NpySource {
+  std::uint64_t size;
+  std::function<std::string(std::uint64_t offset, std::uint64_t n)> read;
+  std::function<void(std::uint64_t offset, void* dst, std::uint64_t n)> read_into;
+};
+
+Tensor decode_npy_from(const NpySource& in, const std::string& path) {
+  const std::string head = in.read(0, std::min<std::uint64_t>(in.size, 12));
+  const std::string_view bytes = head;
+  if (in.size < 10 || bytes.substr(0, 6) != kNpyMagic) {
     if (bytes.substr(0, 6) != kNpyMagic.substr(0, std::min<std::size_t>(6, bytes.size())))
       throw SerializeError(path, "magic", "expected " + quote(kNpyMagic) + " (a NumPy .npy file), got " +
                                               quote(bytes.substr(0, 6)));
-    throw SerializeError(path, "header", "the file has " + std::to_string(bytes.size()) +
+    throw SerializeError(path, "header", "the file has " + std::to_string(in.size) +
                                              " bytes, too few for a .npy header (truncated)");
   }
   auto major = static_cast<unsigned char>(bytes[6]), minor = static_cast<unsigned char>(bytes[7]);
@@ -208,8 +223,8 @@ Tensor decode_npy(std::string_view bytes, const std::string& path) {
     length = detail::load_le<std::uint16_t>(bytes.data() + 8);
     start = 10;
   } else if ((major == 2 || major == 3) && minor == 0) {
-    if (bytes.size() < 12)
-      throw SerializeError(path, "header", "the file has " + std::to_string(bytes.size()) +
+    if (in.size < 12)
+      throw SerializeError(path, "header", "the file has " + std::to_string(in.size) +
                                                " bytes, too few for a version 2 .npy header (truncated)");
     length = detail::load_le<std::uint32_t>(bytes.data() + 8);
     start = 12;
@@ -217,24 +232,44 @@ Tensor decode_npy(std::string_view bytes, const std::string& path) {
     throw SerializeError(path, "version", std::to_string(major) + "." + std::to_string(minor) +
                                               " is not a known .npy version (expected 1.0, 2.0 or 3.0)");
   }
-  if (length > bytes.size() - start)
+  if (length > in.size - start)
     throw SerializeError(path, "header length", "says " + std::to_string(length) + " bytes, but only " +
-                                                    std::to_string(bytes.size() - start) + " follow (truncated)");
+                                                    std::to_string(in.size - start) + " follow (truncated)");
   if (length > kMaxNpyHeaderBytes)
     throw SerializeError(path, "header length", std::to_string(length) + " bytes is more than the limit of " +
                                                     std::to_string(kMaxNpyHeaderBytes));
-  Header h = parse_header(bytes.substr(start, length), path);
+  Header h = parse_header(in.read(start, length), path);
 
-  std::uint64_t have = bytes.size() - start - length;
+  std::uint64_t have = in.size - start - length;
   std::uint64_t need = static_cast<std::uint64_t>(h.shape.numel()) * element_size(h.dtype);
   if (have != need)
     throw SerializeError(path, "data", "shape " + to_string(h.shape) + " of " + dtype_name(h.dtype) + " needs " +
                                            std::to_string(need) + " bytes, the file has " + std::to_string(have) +
                                            (have < need ? " (truncated)" : " (unexpected bytes at the end)"));
   Tensor t = empty(h.shape, h.dtype);
-  detail::copy_from_le(t.impl()->data, bytes.data() + start + length, need, element_size(h.dtype));
+  in.read_into(start + length, t.impl()->data, need);
+  detail::le_to_host(t.impl()->data, need, element_size(h.dtype));
   if (h.dtype == kBool) detail::check_bool_bytes(t.impl()->data, need, path, "data");
   return t;
+}
+
+}  // namespace
+
+Tensor decode_npy(std::string_view bytes, const std::string& path) {
+  auto check = [&](std::uint64_t offset, std::uint64_t n) {
+    if (offset > bytes.size() || n > bytes.size() - offset)
+      throw SerializeError(path, "", "cannot read " + std::to_string(n) + " bytes at offset " + std::to_string(offset));
+  };
+  NpySource in{bytes.size(),
+               [&](std::uint64_t offset, std::uint64_t n) {
+                 check(offset, n);
+                 return std::string(bytes.substr(offset, n));
+               },
+               [&](std::uint64_t offset, void* dst, std::uint64_t n) {
+                 check(offset, n);
+                 if (n) std::memcpy(dst, bytes.data() + offset, n);
+               }};
+  return decode_npy_from(in, path);
 }
 
 }  // namespace serialize
@@ -246,7 +281,9 @@ void save_npy(const Tensor& tensor, const std::string& path) {
 
 Tensor load_npy(const std::string& path) {
   serialize::InputFile file(path);
-  return serialize::decode_npy(file.read_all(), path);
+  serialize::NpySource in{file.size(), [&](std::uint64_t offset, std::uint64_t n) { return file.read(offset, n); },
+                          [&](std::uint64_t offset, void* dst, std::uint64_t n) { file.read_into(offset, dst, n); }};
+  return serialize::out_of_memory_is_an_error(path, [&] { return serialize::decode_npy_from(in, path); });
 }
 
 }  // namespace ag

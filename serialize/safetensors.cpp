@@ -4,6 +4,8 @@
 #include "ag/serialize/json_reader.h"
 
 #include <algorithm>
+#include <cstring>
+#include <functional>
 #include <optional>
 #include <set>
 
@@ -154,17 +156,27 @@ std::string encode_safetensors(const NamedTensors& tensors, const std::map<std::
   return out;
 }
 
-SafetensorsFile decode_safetensors(std::string_view bytes, const std::string& path) {
-  if (bytes.size() < 8)
-    throw SerializeError(path, "header length", "the file has " + std::to_string(bytes.size()) +
+namespace {
+
+/// Where a safetensors file's bytes come from: memory or a file. The header is read first and
+/// checked against the size; each tensor's bytes then go straight into its storage.
+struct SafetensorsSource {
+  std::uint64_t size;
+  std::function<std::string(std::uint64_t offset, std::uint64_t n)> read;
+  std::function<void(std::uint64_t offset, void* dst, std::uint64_t n)> read_into;
+};
+
+SafetensorsFile decode_safetensors_from(const SafetensorsSource& in, const std::string& path) {
+  if (in.size < 8)
+    throw SerializeError(path, "header length", "the file has " + std::to_string(in.size) +
                                                     " bytes, fewer than the 8-byte header length (truncated)");
-  auto n = detail::load_le<std::uint64_t>(bytes.data());
-  check_header_length(n, bytes.size(), path);
-  std::string_view json = bytes.substr(8, n);
+  auto n = detail::load_le<std::uint64_t>(in.read(0, 8).data());
+  check_header_length(n, in.size, path);
+  const std::string header = in.read(8, n);
+  std::string_view json = header;
   if (json.empty() || json[0] != '{')
     throw SerializeError(path, "header", "expected a JSON object starting with '{', got " + quote(json.substr(0, 8)));
-  std::uint64_t data_bytes = bytes.size() - 8 - n;
-  std::string_view data = bytes.substr(8 + n);
+  std::uint64_t data_bytes = in.size - 8 - n;
 
   rapidjson::Document doc;
   try {
@@ -212,9 +224,11 @@ SafetensorsFile decode_safetensors(std::string_view bytes, const std::string& pa
       r.fail("data", std::to_string(data_bytes - cursor) + " bytes after the last tensor belong to no tensor "
                                                            "(trailing data)");
 
+    doc = rapidjson::Document();  // the header's tree is no longer needed
     for (const Entry& e : entries) {
       Tensor t = empty(e.shape, e.dtype);
-      detail::copy_from_le(t.impl()->data, data.data() + e.begin, e.end - e.begin, element_size(e.dtype));
+      in.read_into(8 + n + e.begin, t.impl()->data, e.end - e.begin);
+      detail::le_to_host(t.impl()->data, e.end - e.begin, element_size(e.dtype));
       if (e.dtype == kBool) detail::check_bool_bytes(t.impl()->data, e.end - e.begin, path, "tensor " + quote(e.name));
       file.tensors.emplace_back(e.name, std::move(t));
     }
@@ -223,6 +237,25 @@ SafetensorsFile decode_safetensors(std::string_view bytes, const std::string& pa
     // A rapidjson assertion: unreachable when the checks above hold, kept so nothing escapes untyped.
     throw SerializeError(path, "header", e.what());
   }
+}
+
+}  // namespace
+
+SafetensorsFile decode_safetensors(std::string_view bytes, const std::string& path) {
+  auto check = [&](std::uint64_t offset, std::uint64_t n) {
+    if (offset > bytes.size() || n > bytes.size() - offset)
+      throw SerializeError(path, "", "cannot read " + std::to_string(n) + " bytes at offset " + std::to_string(offset));
+  };
+  SafetensorsSource in{bytes.size(),
+                       [&](std::uint64_t offset, std::uint64_t n) {
+                         check(offset, n);
+                         return std::string(bytes.substr(offset, n));
+                       },
+                       [&](std::uint64_t offset, void* dst, std::uint64_t n) {
+                         check(offset, n);
+                         if (n) std::memcpy(dst, bytes.data() + offset, n);
+                       }};
+  return decode_safetensors_from(in, path);
 }
 
 }  // namespace serialize
@@ -235,11 +268,10 @@ void save_safetensors(const NamedTensors& tensors, const std::string& path,
 
 SafetensorsFile load_safetensors(const std::string& path) {
   serialize::InputFile file(path);
-  // The header length is checked against the file's size before the rest is read.
-  if (file.size() >= 8)
-    serialize::check_header_length(serialize::detail::load_le<std::uint64_t>(file.read(0, 8).data()), file.size(),
-                                   path);
-  return serialize::decode_safetensors(file.read_all(), path);
+  serialize::SafetensorsSource in{
+      file.size(), [&](std::uint64_t offset, std::uint64_t n) { return file.read(offset, n); },
+      [&](std::uint64_t offset, void* dst, std::uint64_t n) { file.read_into(offset, dst, n); }};
+  return serialize::out_of_memory_is_an_error(path, [&] { return serialize::decode_safetensors_from(in, path); });
 }
 
 }  // namespace ag

@@ -117,6 +117,24 @@ TEST_F(Examples, SentimentNamesAnUnknownCharacterAndWritesNothing) {
   EXPECT_TRUE(contains(skip.err, "skipped 1 characters")) << skip.err;
 }
 
+TEST_F(Examples, SentimentRefusesHostileDataFilesAndSaysWhy) {
+  {
+    std::ofstream f(dir_ + "/long.tsv");
+    f << "优优\tpositive\n" << std::string(1 << 20, '\xe4') << "\tpositive\n";  // a 1 MiB line
+  }
+  Outcome r = run("sentiment", "train --data long.tsv --out model.ckpt");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(contains(r.err, "line 2 of long.tsv: longer than the limit of 65536 bytes")) << r.err;
+  Outcome z = run("sentiment", "train --data /dev/zero --out model.ckpt");
+  EXPECT_EQ(z.status, 1);
+  EXPECT_TRUE(contains(z.err, "not a regular file")) << z.err;
+  std::ofstream(dir_ + "/nul.tsv") << "优优\tpositive\n" << std::string("\xe4\xbc\x98\0\x01", 5) << "\tpositive\n";
+  Outcome n = run("sentiment", "train --data nul.tsv --out model.ckpt");
+  EXPECT_EQ(n.status, 1);
+  EXPECT_TRUE(contains(n.err, "the character '\\x00' is not in the vocabulary")) << n.err;
+  EXPECT_FALSE(exists("model.ckpt"));
+}
+
 TEST_F(Examples, SentimentRejectsDamagedCheckpointsAndBadOptions) {
   ASSERT_EQ(run("sentiment", "train --epochs 1 --out model.ckpt").status, 0);
   std::string bytes = file("model.ckpt");
