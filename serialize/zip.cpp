@@ -49,9 +49,11 @@ ZipReader::ZipReader(std::string_view bytes, std::string path) : bytes_(bytes), 
   std::uint64_t count_here = load_le<std::uint16_t>(e + 8), count = load_le<std::uint16_t>(e + 10);
   std::uint64_t cd_size = load_le<std::uint32_t>(e + 12), cd_offset = load_le<std::uint32_t>(e + 16);
   std::uint64_t cd_end = end;
-  if (count == 0xffff || cd_size == k32 || cd_offset == k32) {
-    if (end < kLocator64Size || load_le<std::uint32_t>(e - kLocator64Size) != kLocator64Sig)
-      fail("zip64 locator", "missing before the end record, which says the file needs one");
+  // A zip64 end record, when there is one, has the true values (PyTorch always writes one).
+  const bool has_locator = end >= kLocator64Size && load_le<std::uint32_t>(e - kLocator64Size) == kLocator64Sig;
+  if (!has_locator && (count == 0xffff || cd_size == k32 || cd_offset == k32))
+    fail("zip64 locator", "missing before the end record, which says the file needs one");
+  if (has_locator) {
     std::uint64_t at = load_le<std::uint64_t>(e - kLocator64Size + 8);
     if (at > end - kLocator64Size || end - kLocator64Size - at < kEnd64Size || load_le<std::uint32_t>(bytes_.data() + at) != kEnd64Sig)
       fail("zip64 end record", "the locator points at byte " + std::to_string(at) + ", where there is none");
