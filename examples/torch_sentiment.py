@@ -31,14 +31,18 @@ def make_batch(batch=32, seq=6):
     return tokens, (SCORE[tokens].sum(1) > 0).long()
 
 
-if __name__ == "__main__":
+def train_and_save(model_path="model.pt", opt_path="opt.pt", steps=200):
     torch.manual_seed(0)
     model = SentimentModel()
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    for step in range(200):
+    for step in range(steps):
         tokens, labels = make_batch()
         opt.zero_grad()
         nn.functional.cross_entropy(model(tokens), labels).backward()
         opt.step()
-    torch.save(model.state_dict(), sys.argv[1] if len(sys.argv) > 1 else "model.pt")
-    torch.save(opt.state_dict(), sys.argv[2] if len(sys.argv) > 2 else "opt.pt")
+    torch.save(model.state_dict(), model_path)
+    torch.save(opt.state_dict(), opt_path)
+
+
+if __name__ == "__main__":
+    train_and_save(*sys.argv[1:3])

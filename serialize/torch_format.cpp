@@ -308,15 +308,20 @@ optim::StateDict decode_torch_optimizer(std::string_view bytes, const std::strin
   if (groups->kind != Kind::List) not_a(path, "param_groups", "a list", *groups);
 
   optim::StateDict out;
+  // A pickle may repeat a key, and a "betas" may meet a "beta1": refused, not overwritten.
+  auto put = [&](const std::string& field, double v) {
+    if (out.scalars.contains(field)) throw SerializeError(path, field, "appears twice");
+    out.scalars.insert(field, v);
+  };
   std::map<std::int64_t, std::size_t> position;  // PyTorch's parameter ids -> their order over all groups
-  out.scalars.insert("param_groups.size", static_cast<double>(groups->items.size()));
+  put("param_groups.size", static_cast<double>(groups->items.size()));
   for (std::size_t g = 0; g < groups->items.size(); ++g) {
     const Object& group = *groups->items[g];
     const std::string prefix = "param_groups." + std::to_string(g) + ".";
     if (group.kind != Kind::Dict) not_a(path, prefix, "a dict", group);
     const Object* params = member(group, "params");
     if (!params || params->kind != Kind::List) throw SerializeError(path, prefix + "params", "missing, or not a list");
-    out.scalars.insert(prefix + "size", static_cast<double>(params->items.size()));
+    put(prefix + "size", static_cast<double>(params->items.size()));
     for (const Ref& id : params->items) {
       if (id->kind != Kind::Int) not_a(path, prefix + "params", "int parameter ids", *id);
       if (!position.emplace(id->i, position.size()).second)
@@ -333,11 +338,11 @@ optim::StateDict decode_torch_optimizer(std::string_view bytes, const std::strin
       if (key.s == "foreach" || key.s == "capturable" || key.s == "differentiable" || key.s == "fused") continue;
       if (key.s == "betas") {
         if (value.kind != Kind::Tuple || value.items.size() != 2) not_a(path, field, "a tuple of 2 numbers", value);
-        out.scalars.insert(prefix + "beta1", number(*value.items[0], path, field));
-        out.scalars.insert(prefix + "beta2", number(*value.items[1], path, field));
+        put(prefix + "beta1", number(*value.items[0], path, field));
+        put(prefix + "beta2", number(*value.items[1], path, field));
         continue;
       }
-      out.scalars.insert(field, number(value, path, field));
+      put(field, number(value, path, field));
     }
   }
   for (std::size_t k = 0; k < state->items.size(); k += 2) {
@@ -354,8 +359,12 @@ optim::StateDict decode_torch_optimizer(std::string_view bytes, const std::strin
       const Object& value = *entries.items[j + 1];
       if (name.kind != Kind::Str) not_a(path, prefix, "str names", name);
       const std::string field = prefix + name.s;
-      if (name.s == "step" || value.kind != Kind::Tensor) out.scalars.insert(field, number(value, path, field));
-      else out.tensors.insert(field, value.tensor);
+      if (name.s == "step" || value.kind != Kind::Tensor) {
+        put(field, number(value, path, field));
+      } else {
+        if (out.tensors.contains(field)) throw SerializeError(path, field, "appears twice");
+        out.tensors.insert(field, value.tensor);
+      }
     }
   }
   return out;

@@ -20,6 +20,8 @@ Files (all in tests/data/torch/):
   its weights then; lin4_<opt>.pt the weights after a 4th step; lin_data.pt the batch x, y).
 - sent_batches.pt, sent_model_10.pt, sent_adam_10.pt, sent_model_20.pt: the sentiment model of
   examples/torch_sentiment.py trained 10 steps with Adam (model, optimizer), then 10 more (model).
+- sentiment_model.pt, sentiment_opt.pt: what `python3 examples/torch_sentiment.py` writes, for
+  tests/test_examples.cpp (sentiment predict / train --resume with PyTorch's files).
 - pickled_model.pt (torch.save(model)) and legacy.pt (_use_new_zipfile_serialization=False): refused.
 """
 import collections
@@ -32,7 +34,7 @@ from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "examples"))
-from torch_sentiment import SentimentModel, make_batch  # noqa: E402
+from torch_sentiment import SentimentModel, make_batch, train_and_save  # noqa: E402
 
 
 class Net(nn.Module):
@@ -131,6 +133,8 @@ def make():
         nn.functional.cross_entropy(model(tokens), labels).backward()
         opt.step()
     torch.save(model.state_dict(), path("sent_model_20.pt"))
+
+    train_and_save(path("sentiment_model.pt"), path("sentiment_opt.pt"))  # what the example's users run
 
     torch.save(net, path("pickled_model.pt"))
     torch.save(sd, path("legacy.pt"), _use_new_zipfile_serialization=False)
