@@ -26,6 +26,9 @@ constexpr StorageClass kStorages[] = {
 };
 
 constexpr const char* kOrderedDict = "collections.OrderedDict";
+/// What a tensor view costs beyond its Object (an upper bound of ag's tensor metadata), charged
+/// to the budget: REDUCE with memoised arguments makes one from a few bytes of pickle.
+constexpr std::size_t kTensorBytes = 512;
 constexpr const char* kRebuildTensor = "torch._utils._rebuild_tensor_v2";
 constexpr const char* kRebuildParameter = "torch._utils._rebuild_parameter";
 
@@ -417,6 +420,7 @@ class Machine {
       last += static_cast<unsigned __int128>(dims[k] - 1) * static_cast<std::uint64_t>(steps[k]);
     if (offset < 0 || (numel > 0 && last >= static_cast<unsigned __int128>(storage_numel)) || (numel == 0 && offset > storage_numel))
       fail(view_message(dims, steps, size.size(), offset, a[0]));
+    charge(kTensorBytes);  // the view's own handle and metadata, beyond its Object
     Ref t = make(Kind::Tensor);
     const Shape shape(dims, dims + size.size()), strides(steps, steps + size.size());
     t->tensor = numel == 0 ? ag::empty(shape, storage.dtype()) : storage.as_strided(shape, strides, offset);
