@@ -1,9 +1,11 @@
 // A toy sentiment model over the vocabulary <pad>, 优, 良, 差: trains, saves, loads and predicts.
 //
 //   sentiment train   [--epochs N] [--dim D] [--lr X] [--seed S] [--data F] [--out model.ckpt] [--resume C]
+//                     [--resume-optimizer opt.pt]   (C a torch.save file of examples/torch_sentiment.py)
 //                     [--ddp]   (under mpirun -np N: each rank trains on its share of every batch)
 //   sentiment eval    --model C [--data F]
 //   sentiment predict --model C TEXT...
+//   (C is a checkpoint written by train, or a state dict saved by examples/torch_sentiment.py)
 //
 // Model: Embedding(4, dim, padding_idx=0) -> mean over the non-padding words -> Linear(dim, 2),
 // trained with cross-entropy and Adam. Exit status: 0 on success, 1 on an error (damaged
@@ -52,7 +54,7 @@ struct Settings {
   std::int64_t epochs = 30, dim = 8, batch = 32, max_len = 6;
   double lr = 0.05;
   std::uint64_t seed = 0;
-  std::string data, out = "model.ckpt", resume;
+  std::string data, out = "model.ckpt", resume, resume_optimizer;
   bool skip_unknown = false;
   bool ddp = false;
 };
@@ -145,8 +147,28 @@ void save(const std::string& path, SentimentModel& model, optim::Adam& opt, cons
   save_checkpoint(path, ck);
 }
 
-/// A model (and the settings it was trained with) from a checkpoint written by `train`.
+/// A model saved by PyTorch (`torch.save(model.state_dict(), path)` in examples/torch_sentiment.py);
+/// its word-vector size is read from emb.weight.
+std::unique_ptr<SentimentModel> load_torch_model(const std::string& path, Settings& s) {
+  bool found = false;
+  for (const auto& [name, t] : load_torch_state_dict(path))
+    if (name == "emb.weight") {
+      if (t.dim() != 2 || t.size(0) != std::int64_t(sentiment::kVocab.size()) || t.size(1) < 1)
+        throw std::runtime_error(path + ": emb.weight has shape " + t.shape_str() + ", expected [" +
+                                 std::to_string(sentiment::kVocab.size()) + ", dim]: not this sentiment model");
+      s.dim = t.size(1);
+      found = true;
+    }
+  if (!found) throw std::runtime_error(path + " has no emb.weight: not a state dict of this sentiment model");
+  auto model = std::make_unique<SentimentModel>(s.dim);
+  load_torch(*model, path);
+  return model;
+}
+
+/// A model (and the settings it was trained with) from a checkpoint written by `train`, or from
+/// a state dict saved by PyTorch.
 std::unique_ptr<SentimentModel> load_model(const std::string& path, Settings& s, Checkpoint& ck) {
+  if (is_torch_file(path)) return load_torch_model(path, s);
   ck = load_checkpoint(path);
   if (!ck.metadata.has_value("vocab") || ck.metadata.get_string("vocab") != sentiment::vocab_list())
     throw std::runtime_error(path + " is not a checkpoint of this sentiment model (its vocabulary differs or is missing)");
@@ -192,6 +214,12 @@ int train(Settings s) {
   Progress p;
   std::unique_ptr<SentimentModel> model;
   Checkpoint resumed;
+  // A PyTorch state dict starts a new run (epoch 0, shuffled with --seed) from its weights and,
+  // with --resume-optimizer, from PyTorch's Adam state.
+  const bool torch_resume = !s.resume.empty() && is_torch_file(s.resume);
+  if (!s.resume_optimizer.empty() && !torch_resume)
+    throw std::runtime_error("--resume-optimizer goes with a --resume file saved by PyTorch; an ag checkpoint holds its optimizer");
+  if (torch_resume) manual_seed(s.seed);
   if (!s.resume.empty()) {
     std::string data = s.data;
     model = load_model(s.resume, s, resumed);
@@ -203,7 +231,7 @@ int train(Settings s) {
   std::vector<Review> train_set, test_set;
   load_data(s, train_set, test_set);
   std::string dir = folder_of(s.out);
-  if (s.resume.empty() && par.leader()) {
+  if ((s.resume.empty() || torch_resume) && par.leader()) {
     sentiment::write_tsv(dir + "/train.tsv", train_set);
     sentiment::write_tsv(dir + "/test.tsv", test_set);
   }
@@ -214,7 +242,8 @@ int train(Settings s) {
   // The training reviews move into the data set (one copy of them in memory, not two).
   data::DataLoader loader(sentiment::ReviewDataset(std::move(train_set)), data::DataLoaderOptions().batch_size(s.batch).shuffle(true),
                           data::PadCollate().padding_value(0));
-  if (!s.resume.empty()) {
+  if (torch_resume && !s.resume_optimizer.empty()) load_torch(opt, s.resume_optimizer);
+  if (!s.resume.empty() && !torch_resume) {
     if (!resumed.optimizer) throw std::runtime_error(s.resume + " has no optimizer state to resume from");
     opt.load_state_dict(*resumed.optimizer);
     if (!resumed.generator || !resumed.metadata.has_tensor("loader"))
@@ -298,7 +327,7 @@ int eval(Settings s, const std::string& model_path) {
   Checkpoint ck;
   auto model = load_model(model_path, s, ck);
   std::vector<Review> train_set, test_set;
-  if (!s.data.empty() && s.data != ck.metadata.get_string("data")) {
+  if (!s.data.empty() && (!ck.metadata.has_value("data") || s.data != ck.metadata.get_string("data"))) {
     std::int64_t skipped = 0;
     test_set = sentiment::read_tsv(s.data, s.skip_unknown ? &skipped : nullptr);
     if (skipped) std::cerr << "sentiment: skipped " << skipped << " characters outside the vocabulary\n";
@@ -351,7 +380,8 @@ int main(int argc, char** argv) {
   tr->add_option("--seed", s.seed, "seed of the data split, the initial weights and the shuffling")->capture_default_str();
   tr->add_option("--data", s.data, "a TSV file of text<TAB>label instead of the built-in data");
   tr->add_option("--out", s.out, "where to write the checkpoint")->capture_default_str();
-  tr->add_option("--resume", s.resume, "continue training from this checkpoint");
+  tr->add_option("--resume", s.resume, "continue training from this checkpoint, or from a state dict saved by PyTorch");
+  tr->add_option("--resume-optimizer", s.resume_optimizer, "with a PyTorch --resume: the Adam state dict saved with it");
   tr->add_flag("--skip-unknown", s.skip_unknown, "leave out characters outside the vocabulary (and report them)");
   tr->add_flag("--ddp", s.ddp, "data-parallel training: run under mpirun -np N, each rank trains on its share of every batch");
 

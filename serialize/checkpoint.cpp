@@ -3,6 +3,7 @@
 #include "ag/autograd/generator.h"
 #include "ag/serialize/error.h"
 #include "ag/serialize/io.h"
+#include "ag/serialize/torch_format.h"
 
 namespace ag {
 
@@ -69,6 +70,7 @@ void save(const nn::Module& module, const std::string& path, ArchiveFormat forma
 }
 
 nn::IncompatibleKeys load(nn::Module& module, const std::string& path, bool strict) {
+  if (is_torch_file(path)) return load_torch(module, path, strict);
   Archive a = load_archive(path);
   nn::StateDict dict;
   for (const auto& [name, t] : a.tensors_with_prefix(kModel)) dict.insert(name, t);

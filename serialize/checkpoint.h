@@ -20,7 +20,8 @@ namespace ag {
 ///     ag::save(model, "model.ag");
 void save(const nn::Module& module, const std::string& path, ArchiveFormat format = ArchiveFormat::Auto);
 
-/// Loads into `module` what `save` wrote. Missing, unexpected and mis-shaped keys are reported
+/// Loads into `module` what `save` wrote, or a state_dict written by PyTorch's torch.save
+/// (recognised by its content, see load_torch). Missing, unexpected and mis-shaped keys are reported
 /// as load_state_dict does (in one std::invalid_argument naming the file); a damaged file throws
 /// SerializeError. Returns the missing and unexpected keys when not strict.
 ///

@@ -1,5 +1,6 @@
 #pragma once
-// ag's serialization layer: checkpoint archives (portable binary or JSON), safetensors and .npy,
+// ag's serialization layer: checkpoint archives (portable binary or JSON), safetensors, .npy and
+// PyTorch's torch.save files,
 // all saved atomically and loaded without trusting the file.
 
 #include "ag/serialize/archive.h"
@@ -9,3 +10,4 @@
 #include "ag/serialize/io.h"
 #include "ag/serialize/npy.h"
 #include "ag/serialize/safetensors.h"
+#include "ag/serialize/torch_format.h"

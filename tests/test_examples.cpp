@@ -102,6 +102,30 @@ TEST_F(Examples, SentimentResumeEqualsUninterruptedTraining) {
   EXPECT_TRUE(a == b) << "the resumed checkpoint differs from the uninterrupted one";
 }
 
+TEST_F(Examples, SentimentPredictsWithAModelSavedByPyTorch) {
+  // tests/data/torch/sentiment_model.pt: what examples/torch_sentiment.py writes (200 Adam steps).
+  const std::string model = std::string(AG_TEST_DATA_DIR) + "/torch/sentiment_model.pt";
+  Outcome r = run("sentiment", "predict --model " + model + " 优优良 差差良");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "优优良\tpositive")) << r.out;
+  EXPECT_TRUE(contains(r.out, "差差良\tnegative")) << r.out;
+}
+
+TEST_F(Examples, SentimentResumesFromPyTorchsModelAndOptimizer) {
+  const std::string dir = std::string(AG_TEST_DATA_DIR) + "/torch/";
+  Outcome r = run("sentiment", "train --epochs 2 --resume " + dir + "sentiment_model.pt --resume-optimizer " + dir +
+                                   "sentiment_opt.pt --out resumed.ckpt");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "train_acc=1.000")) << r.out;
+  EXPECT_TRUE(exists("resumed.ckpt"));
+  // The optimizer file alone is no model, and goes only with a PyTorch model.
+  EXPECT_EQ(run("sentiment", "predict --model " + dir + "sentiment_opt.pt 优").status, 1);
+  ASSERT_EQ(run("sentiment", "train --epochs 1 --out model.ckpt").status, 0);
+  Outcome mixed = run("sentiment", "train --epochs 1 --resume model.ckpt --resume-optimizer " + dir + "sentiment_opt.pt");
+  EXPECT_EQ(mixed.status, 1);
+  EXPECT_TRUE(contains(mixed.err, "--resume-optimizer goes with")) << mixed.err;
+}
+
 TEST_F(Examples, SentimentNamesAnUnknownCharacterAndWritesNothing) {
   Outcome p = run("sentiment", "predict --model nothing.ckpt 优好");
   EXPECT_EQ(p.status, 1);
