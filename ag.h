@@ -1,5 +1,6 @@
 #pragma once
-// ag in one include: tensors and autograd, data loading, nn layers, optimizers, and serialization.
+// ag in one include: tensors and autograd, data loading, nn layers, optimizers, serialization, and
+// ag::version().
 //
 //     #include "ag/ag.h"
 //     auto x = ag::randn({2, 3}, ag::requires_grad());
@@ -9,3 +10,4 @@
 #include "ag/nn/nn.h"
 #include "ag/optim/optim.h"
 #include "ag/serialize/serialize.h"
+#include "ag/version.h"

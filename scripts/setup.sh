@@ -5,8 +5,9 @@
 AG_PACKAGES=(build-essential cmake libxtensor-dev libxtensor-blas-dev xtl-dev libxsimd-dev libopenblas-dev
   libcereal-dev libgtest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libopenmpi-dev openmpi-bin)
 
-# Only for the test suite (test.sh), so that run.sh stays lean: valgrind runs the leak test.
-AG_TEST_PACKAGES=(valgrind)
+# Only for the test suite (test.sh), so that run.sh stays lean: valgrind runs the leak test, pkgconf
+# the install test's pkg-config consumer.
+AG_TEST_PACKAGES=(valgrind pkgconf)
 
 ag_install_packages() {
   local missing=()

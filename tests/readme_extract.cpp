@@ -5,8 +5,11 @@
 // Every ```cpp block becomes part of one test per "## " section (the section's snippets run in
 // order, in one scope, so later ones can use what earlier ones made). A ```text block right after
 // a ```cpp block is what that snippet must print. ```cpp mpi marks a snippet that needs
-// ag::distributed (skipped in a build without MPI); ```cpp source=PATH marks a quotation of a
-// file of the project, which must appear in that file word for word.
+// ag::distributed (skipped in a build without MPI); a block of any language marked source=PATH
+// (```cpp source=PATH, ```cmake source=PATH) is a quotation of a file of the project, which must
+// appear in that file word for word. The one ```cpp prelude block holds the lines the README says
+// every snippet assumes (its includes and namespace aliases): they open the generated file, in
+// place of anything of the test's own.
 
 #include <fstream>
 #include <iostream>
@@ -59,14 +62,21 @@ int main(int argc, char** argv) {
   for (std::string l; std::getline(in, l);) lines.push_back(l);
 
   std::vector<Section> sections{{"Preamble", {}}};
+  std::string prelude;
+  std::size_t preludes = 0;
   for (std::size_t i = 0; i < lines.size(); ++i) {
+    std::size_t source_at = lines[i].rfind("```", 0) == 0 ? lines[i].find(" source=") : std::string::npos;
     if (lines[i].rfind("## ", 0) == 0) {
       sections.push_back({lines[i].substr(3), {}});
-    } else if (lines[i].rfind("```cpp", 0) == 0) {
+    } else if (lines[i] == "```cpp prelude") {
+      ++preludes;
+      prelude = "#line " + std::to_string(i + 2) + " \"README.md\"\n";
+      for (++i; i < lines.size() && lines[i] != "```"; ++i) prelude += lines[i] + "\n";
+    } else if (lines[i].rfind("```cpp", 0) == 0 || source_at != std::string::npos) {
       Snippet s{i + 2, "", ""};
-      std::string info = lines[i].substr(6);
+      std::string info = lines[i].substr(3);  // "cpp mpi", "cmake source=PATH"...
       s.mpi = info.find(" mpi") != std::string::npos;
-      if (std::size_t at = info.find(" source="); at != std::string::npos) s.source = info.substr(at + 8);
+      if (source_at != std::string::npos) s.source = lines[i].substr(source_at + 8);
       for (++i; i < lines.size() && lines[i] != "```"; ++i) s.code += lines[i] + "\n";
       std::size_t j = i + 1;
       while (j < lines.size() && lines[j].empty()) ++j;
@@ -79,12 +89,20 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (preludes != 1) {
+    std::cerr << "readme_extract: " << argv[1] << " has " << preludes
+              << " ```cpp prelude blocks; it needs one, the lines every snippet assumes\n";
+    return 1;
+  }
+
   std::ostringstream out;
   out << "// Generated from README.md by tests/readme_extract.cpp: every C++ snippet of the README, run,\n"
          "// with its printed output compared to the README's.\n\n"
-         "#include <gtest/gtest.h>\n#include <unistd.h>\n\n#include <cstdio>\n#include <cstdlib>\n#include <iostream>\n\n"
-         "#include <fstream>\n#include <sstream>\n\n#include \"ag/ag.h\"\n#ifdef AG_WITH_MPI\n#include \"ag/distributed/distributed.h\"\n#endif\n\n"
-         "using namespace ag;\n\n"
+         "// The README's prelude: what every snippet assumes.\n"
+      << prelude
+      << "\n// The test's own.\n"
+         "#include <gtest/gtest.h>\n#include <unistd.h>\n\n#include <cstdio>\n#include <cstdlib>\n\n"
+         "#include <fstream>\n#include <sstream>\n\n#ifdef AG_WITH_MPI\n#include <ag/distributed/distributed.h>  // the MPI section says so\n#endif\n\n"
          "/// Runs each section in a fresh folder: snippets write files (model.ag, run.ckpt...).\n"
          "class Readme : public ::testing::Test {\n protected:\n"
          "  void SetUp() override {\n    char tmpl[] = \"/tmp/ag_readme_XXXXXX\";\n"

@@ -1,0 +1,7 @@
+#include "ag/version.h"
+
+namespace ag {
+
+const char* version() { return AG_VERSION_STRING; }
+
+}  // namespace ag
