@@ -34,9 +34,9 @@ namespace {
 
 /// The one place gradients are summed: checks the shape, never writes into `incoming` (it may be
 /// shared, e.g. `x + x` passes the same gradient to both inputs).
-void accumulate_grad(Tensor& slot, const Tensor& incoming, const char* where) {
+void accumulate_grad(Tensor& slot, Tensor incoming, const char* where) {
   if (!slot.defined()) {
-    slot = incoming;
+    slot = std::move(incoming);
     return;
   }
   AG_CHECK_STATE(slot.shape() == incoming.shape(), "autograd: cannot accumulate a gradient of shape ",
@@ -76,6 +76,18 @@ class PointerIndex {
     }
     return slots_[i].second;
   }
+  /// Room for n entries without growing.
+  void reserve(std::size_t n) {
+    std::size_t want = 32;
+    while (want < 2 * n) want *= 2;
+    if (want > slots_.size()) {
+      used_ = 0;
+      auto old = std::move(slots_);
+      slots_.assign(want, {nullptr, 0});
+      for (const auto& [p, v] : old)
+        if (p) slots_[slot(p)] = {p, v}, ++used_;
+    }
+  }
   std::size_t find(const void* p) const {
     if (slots_.empty()) return npos;
     const std::size_t i = slot(p);
@@ -114,7 +126,8 @@ class GraphTask {
 
   /// Runs the pass; for ag::grad returns one gradient per input (undefined when unreached).
   std::vector<Tensor> run() {
-    tasks_.reserve(64);
+    tasks_.reserve(128);
+    index_.reserve(128);
     check_roots();
     discover();
     if (inputs_) prune();
@@ -151,21 +164,20 @@ class GraphTask {
 
   // 1. Every node reachable from the roots, and its dependency count.
   void discover() {
-    std::vector<Node*> stack;
+    std::vector<std::uint32_t> stack;  // tasks whose edges are still to be followed
     for (const Tensor& r : roots_)
       if (Node* n = r.grad_fn().get()) {
-        task_index(n, true);
-        if (fresh_) stack.push_back(n);
+        const auto k = static_cast<std::uint32_t>(task_index(n, true));
+        if (fresh_) stack.push_back(k);
       }
     while (!stack.empty()) {
-      Node* n = stack.back();
+      const std::uint32_t from = stack.back();
       stack.pop_back();
-      const std::size_t from = index_.find(n);
-      for (const Edge& e : n->next_functions()) {
+      for (const Edge& e : tasks_[from].node->next_functions()) {
         std::uint32_t k = kNoTask;
         if (e.fn) {
           k = static_cast<std::uint32_t>(task_index(e.fn.get(), true));
-          if (fresh_) stack.push_back(e.fn.get());
+          if (fresh_) stack.push_back(k);
           ++tasks_[k].deps;
         }
         tasks_[from].next.push_back(k);  // the walk finds each edge's task here, without a lookup
@@ -305,21 +317,28 @@ class GraphTask {
         with_history.push_back(s.is_output ? detail::make_alias(s.tensor) : s.tensor);
         if (s.is_output) detail::attach_output(n.shared_from_this(), *with_history.back().impl(), s.output_nr);
       }
-    BackwardTrace* trace = t_trace;
-    const auto t0 = trace ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-    std::optional<Grads> outputs_grads;
-    if (trace) outputs_grads = grads;
-    Grads result;
-    {
+    const BackwardContext ctx(n.saved_.data(), n.saved_.size(), n, with_history.empty() ? nullptr : with_history.data());
+    auto apply = [&] {
       AutoGradMode mode(create_graph_);
-      result = n.apply(std::move(grads), BackwardContext(n.saved_.data(), n.saved_.size(), n,
-                                                         with_history.empty() ? nullptr : with_history.data()));
+      return n.apply(std::move(grads), ctx);
+    };
+    if (BackwardTrace* trace = t_trace) {
+      const auto t0 = std::chrono::steady_clock::now();
+      Grads outputs_grads = grads;
+      Grads result = apply();
+      check_result(n, result);
+      record(*trace, n, outputs_grads, result, t0);
+      return result;
     }
+    Grads result = apply();
+    check_result(n, result);
+    return result;
+  }
+
+  void check_result(const Node& n, const Grads& result) const {
     AG_CHECK_STATE(result.size() == n.next_.size(), "autograd: ", n.name_, " returned ", result.size(),
                    " gradients for ", n.next_.size(), " inputs");
     if (AnomalyMode::is_enabled()) check_finite(n, result);
-    if (trace) record(*trace, n, *outputs_grads, result, t0);
-    return result;
   }
 
   /// Routes a gradient along an edge (whose node's task is `task`, when known): into the next
@@ -327,14 +346,15 @@ class GraphTask {
   void send(const Edge& e, Tensor g, const char* from, std::uint32_t task = kNoTask) {
     const Shape& want = e.fn ? e.fn->shape(e.input_nr) : e.leaf->shape;
     const Dtype want_dtype = e.fn ? e.fn->dtype(e.input_nr) : e.leaf->dtype;
-    AG_CHECK_STATE(g.shape() == want, "autograd: ", from, " returned a gradient of shape ", g.shape(),
+    const TensorImpl& gi = *g.impl();  // defined: callers send only defined gradients
+    AG_CHECK_STATE(gi.shape == want, "autograd: ", from, " returned a gradient of shape ", gi.shape,
                    " for an input of shape ", want);
-    if (g.dtype() != want_dtype) g = g.to(want_dtype);
+    if (gi.dtype != want_dtype) g = g.to(want_dtype);
     if (e.fn) {
       NodeTask& t = tasks_[task != kNoTask ? task : task_index(e.fn.get(), false)];
       if (!t.needed && !node_sinks_.count({e.fn.get(), e.input_nr})) return;
       if (t.grads.size() < e.fn->num_outputs()) t.grads.resize(e.fn->num_outputs());
-      accumulate_grad(t.grads[e.input_nr], g, from);
+      accumulate_grad(t.grads[e.input_nr], std::move(g), from);
       return;
     }
     std::size_t s = leaf_sinks_.find(e.leaf.get());
@@ -344,7 +364,7 @@ class GraphTask {
       s = leaf_sinks_.find_or_add(e.leaf.get(), sinks_.size(), added);
       sinks_.push_back({e.leaf, Tensor()});
     }
-    accumulate_grad(sinks_[s].grad, g, from);
+    accumulate_grad(sinks_[s].grad, std::move(g), from);
   }
 
   // 4. Where the results go.

@@ -17,24 +17,30 @@ struct FreeBlock {
 };
 
 /// Free lists by size class (16, 32, ..., 512 bytes), one set per thread. A block freed on
-/// another thread than the one that allocated it simply joins that thread's lists.
-struct Pool {
-  FreeBlock* head[kClasses] = {};
-  std::size_t count[kClasses] = {};
-  ~Pool();
+/// another thread than the one that allocated it simply joins that thread's lists. Trivially
+/// destructible, so that the hot path reads it without a thread_local initialisation check;
+/// the Reaper, registered the first time a list gets a block, frees the lists at thread exit.
+struct FreeLists {
+  FreeBlock* head[kClasses];
+  std::uint32_t count[kClasses];
 };
+thread_local FreeLists t_lists;
+thread_local bool t_pool_gone = false;
 
-thread_local bool t_pool_gone = false;  // trivially destructible: still readable after ~Pool
-thread_local Pool t_pool;
-
-Pool::~Pool() {
-  t_pool_gone = true;
-  for (std::size_t c = 0; c < kClasses; ++c)
-    while (FreeBlock* b = head[c]) {
-      head[c] = b->next;
-      ::operator delete(b);
-    }
-}
+struct Reaper {
+  Reaper() = default;
+  ~Reaper() {
+    t_pool_gone = true;
+    for (std::size_t c = 0; c < kClasses; ++c)
+      while (FreeBlock* b = t_lists.head[c]) {
+        t_lists.head[c] = b->next;
+        ::operator delete(b);
+      }
+  }
+  void touch() { armed = true; }  // an odr-use: constructs (and registers) this thread's Reaper
+  volatile bool armed = false;
+};
+thread_local Reaper t_reaper;
 
 std::size_t size_class(std::size_t bytes) { return (bytes + kGranule - 1) / kGranule - 1; }
 
@@ -93,39 +99,60 @@ void large_deallocate(void* p, std::size_t bytes) noexcept {
 
 }  // namespace
 
-void* pool_allocate(std::size_t bytes) {
+namespace {
+
+[[gnu::noinline]] void* allocate_slow(std::size_t bytes) {
   if (bytes > kPoolMaxBytes) return large_allocate(bytes);
   if (bytes == 0 || t_pool_gone) return ::operator new(bytes == 0 ? 1 : bytes);
-  std::size_t c = size_class(bytes);
-  Pool& pool = t_pool;
-  if (FreeBlock* b = pool.head[c]) {
-    pool.head[c] = b->next;
-    --pool.count[c];
-    return b;
-  }
-  return ::operator new((c + 1) * kGranule);
+  return ::operator new((size_class(bytes) + 1) * kGranule);
 }
 
-void pool_deallocate(void* p, std::size_t bytes) noexcept {
-  if (!p) return;
+[[gnu::noinline]] void deallocate_slow(void* p, std::size_t bytes) noexcept {
   if (bytes > kPoolMaxBytes) {
     large_deallocate(p, bytes);
     return;
   }
-  if (bytes == 0 || t_pool_gone) {
+  const std::size_t c = size_class(bytes);
+  if (bytes == 0 || t_pool_gone || t_lists.count[c] >= kMaxCachedPerClass) {
     ::operator delete(p);
     return;
   }
-  std::size_t c = size_class(bytes);
-  Pool& pool = t_pool;
-  if (pool.count[c] >= kMaxCachedPerClass) {
-    ::operator delete(p);
-    return;
-  }
+  t_reaper.touch();  // the first block of a list: registers the thread-exit cleanup
   auto* b = static_cast<FreeBlock*>(p);
-  b->next = pool.head[c];
-  pool.head[c] = b;
-  ++pool.count[c];
+  b->next = t_lists.head[c];
+  t_lists.head[c] = b;
+  t_lists.count[c] = 1;
+}
+
+}  // namespace
+
+// The hot paths: a block of a common size, popped from or pushed onto this thread's list.
+void* pool_allocate(std::size_t bytes) {
+  if (bytes - 1 < kPoolMaxBytes && !t_pool_gone) {
+    const std::size_t c = size_class(bytes);
+    if (FreeBlock* b = t_lists.head[c]) {
+      t_lists.head[c] = b->next;
+      --t_lists.count[c];
+      return b;
+    }
+  }
+  return allocate_slow(bytes);
+}
+
+void pool_deallocate(void* p, std::size_t bytes) noexcept {
+  if (!p) return;
+  if (bytes - 1 < kPoolMaxBytes && !t_pool_gone) {
+    const std::size_t c = size_class(bytes);
+    const std::uint32_t n = t_lists.count[c];
+    if (n - 1 < kMaxCachedPerClass - 1) {  // 1 <= n < kMaxCachedPerClass
+      auto* b = static_cast<FreeBlock*>(p);
+      b->next = t_lists.head[c];
+      t_lists.head[c] = b;
+      t_lists.count[c] = n + 1;
+      return;
+    }
+  }
+  deallocate_slow(p, bytes);
 }
 
 }  // namespace ag::detail

@@ -44,6 +44,13 @@ Tensor as(const Tensor& t, Dtype dtype) {
   NoGradGuard no_grad;
   return t.to(dtype);
 }
+/// The same without a copy of the handle when t already has `dtype`: a converted copy is kept
+/// in `holder`.
+const Tensor& as(const Tensor& t, Dtype dtype, Tensor& holder) {
+  if (t.dtype() == dtype) return t;
+  NoGradGuard no_grad;
+  return holder = t.to(dtype);
+}
 
 void check_defined(const Tensor& t, const char* op, const char* arg) {
   AG_CHECK(t.defined(), op, ": argument '", arg, "' is an undefined tensor");
@@ -59,7 +66,8 @@ Tensor binary(const Tensor& a, const Tensor& b, const char* name, Dtype dtype, O
   check_defined(a, name, "input");
   check_defined(b, name, "other");
   Shape so = broadcast_shapes(a.shape(), b.shape(), name);
-  Tensor ca = as(a, dtype), cb = as(b, dtype);
+  Tensor ha, hb;
+  const Tensor &ca = as(a, dtype, ha), &cb = as(b, dtype, hb);
   Tensor out = detail::make_tensor(so, dtype);
   dispatch(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -99,12 +107,14 @@ template <class Op>
 Tensor scalar_op(const Tensor& a, Scalar s, const char* name, Op op, std::optional<Dtype> dtype = std::nullopt) {
   check_defined(a, name, "input");
   Dtype dt = dtype ? *dtype : scalar_result_type(a, s);
-  Tensor ca = as(a, dt);
-  Tensor out = detail::make_tensor(a.shape(), dt);
+  Tensor holder;
+  const Tensor& ca = as(a, dt, holder);
+  const Shape& shape = ca.shape();
+  Tensor out = detail::make_tensor(shape, dt);
   dispatch(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
     T v = s.to<T>();
-    kernels::map1(kernels::in<T>(ca, ca.shape()), kernels::out<T>(out), out.shape(), [v, &op](T x) { return static_cast<T>(op(x, v)); });
+    kernels::map1(kernels::in<T>(ca, shape), kernels::out<T>(out), shape, [v, &op](T x) { return static_cast<T>(op(x, v)); });
   });
   return out;
 }

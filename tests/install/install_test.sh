@@ -95,7 +95,7 @@ case $step in
       grep -q "^$option:BOOL=OFF$" "$cache" || fail "$option is not OFF in a subproject: $(grep "^$option:" "$cache")"
     done
     grep -q '^CMAKE_BUILD_TYPE:STRING=$' "$cache" || fail "ag changed its parent's build type"
-    run "$work/subdirectory/build.log" "$cmake" --build "$work/subdirectory/build" -j1
+    run "$work/subdirectory/build.log" "$cmake" --build "$work/subdirectory/build" -j2
     check_output "$work/subdirectory/build/app"
     ;;
   pkg_config)
