@@ -209,7 +209,12 @@ void detail::accumulate_into_leaf(const std::shared_ptr<TensorImpl>& leaf_ptr, T
       AG_CHECK_STATE(grad.shape() == g.shape(), "autograd: the .grad of a leaf has shape ", grad.shape(),
                      " but the new gradient has shape ", g.shape(), "; reset it with set_grad({}) or zero_grad()");
     }
-    if (grad.defined() && !create_graph && !(grad.is_sparse() && !g.is_sparse())) {
+    const bool sole_sparse = g.is_sparse() && g.impl_ptr().use_count() == 1 && g.impl()->sparse.use_count() == 1;
+    if (grad.defined() && !create_graph && sole_sparse && grad.is_sparse() && grad._nnz() == 0 &&
+        grad.dtype() == g.dtype()) {
+      *grad.impl()->sparse = *g.impl()->sparse;  // into a zeroed sparse .grad: the rows themselves, no copy
+      grad.mark_modified();
+    } else if (grad.defined() && !create_graph && !(grad.is_sparse() && !g.is_sparse())) {
       NoGradGuard no_grad;
       grad.add_(g);  // dense += dense or sparse, sparse += sparse (rows appended)
     } else if (grad.defined()) {
@@ -217,7 +222,7 @@ void detail::accumulate_into_leaf(const std::shared_ptr<TensorImpl>& leaf_ptr, T
     } else if (create_graph) {
       grad = g.clone();
     } else if (g.is_sparse()) {  // steal the rows when no one else holds them
-      grad = g.impl_ptr().use_count() == 1 && g.impl()->sparse.use_count() == 1 ? g : g.clone();
+      grad = sole_sparse ? g : g.clone();
     } else if (can_steal(g, leaf)) {  // else copy: later in-place accumulation must not write into others' data
       grad = g;
     } else {

@@ -73,14 +73,16 @@ inline void sparse_adam_update(V& p, V g, V& m, V& v, const SparseAdamCoefficien
 }
 
 /// The rows of one coalesced gradient. The SIMD batches are spelled out (GCC does not vectorise
-/// std::sqrt under -fmath-errno), and the next row is prefetched: in a table of a million rows
-/// each row of p, m and v is a cache miss.
+/// std::sqrt under -fmath-errno), and the rows kAhead rows on are prefetched: in a table of a
+/// million rows each row of p, m and v is a cache miss, which takes longer than a row's update.
+constexpr std::int64_t kAhead = 4;
+
 template <class T>
 void sparse_adam_rows(T* p, T* m, T* v, const std::int64_t* rows, const T* g, std::int64_t nnz, std::int64_t width,
                       const SparseAdamCoefficients<T>& c) {
   for (std::int64_t k = 0; k < nnz; ++k) {
-    if (k + 1 < nnz) {
-      const std::int64_t next = rows[k + 1] * width;
+    if (k + kAhead < nnz) {
+      const std::int64_t next = rows[k + kAhead] * width;
       for (std::int64_t i = 0; i < width; i += 64 / static_cast<std::int64_t>(sizeof(T))) {
         __builtin_prefetch(p + next + i, 1);
         __builtin_prefetch(m + next + i, 1);

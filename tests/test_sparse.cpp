@@ -212,6 +212,34 @@ TEST(SparseEmbedding, AccumulatesSparselyZeroGradKeepsItSparseAndHooksSeeIt) {
   EXPECT_FALSE(emb->weight.grad().defined());
 }
 
+TEST(SparseEmbedding, ManyRowsAndAnExpandedGradientGiveTheDenseGradient) {
+  // 200 lookups (coalesce sorts them by radix) into 300 rows, the gradient arriving as the
+  // expanded view mean's backward makes (read in place, not copied).
+  manual_seed(3);
+  Tensor idx = randint(0, 300, {40, 5});
+  Tensor w0 = randn({300, 3}, kFloat64);
+  Tensor ws = w0.clone().requires_grad_(), wd = w0.clone().requires_grad_();
+  Tensor up = randn({40, 3}, kFloat64);
+  (embedding(ws, idx, EmbeddingFuncOptions().sparse(true)).mean(1) * up).sum().backward();
+  (embedding(wd, idx) * up.unsqueeze(1) / 5.0).sum().backward();
+  const Tensor g = ws.grad();
+  ASSERT_TRUE(g.is_sparse());
+  EXPECT_EQ(g._nnz(), 200);
+  EXPECT_TRUE(allclose(g.to_dense(), wd.grad(), 1e-14, 0));
+  const Tensor c = g.coalesce();
+  EXPECT_TRUE(c.is_coalesced());
+  const Tensor rows = c.indices()[0];
+  for (std::int64_t k = 1; k < c._nnz(); ++k) EXPECT_LT(rows[k - 1].item<std::int64_t>(), rows[k].item<std::int64_t>());
+  EXPECT_TRUE(allclose(c.to_dense(), wd.grad(), 1e-14, 0));
+  // A zeroed .grad takes the next pass's rows in place: a handle taken before sees them.
+  Tensor held = ws.grad();
+  ws.mutable_grad().zero_();
+  EXPECT_EQ(held._nnz(), 0);
+  (embedding(ws, idx, EmbeddingFuncOptions().sparse(true)).mean(1) * up).sum().backward();
+  EXPECT_EQ(held._nnz(), 200);
+  EXPECT_TRUE(allclose(held.to_dense(), wd.grad(), 1e-14, 0));
+}
+
 TEST(SparseEmbedding, FromPretrainedKeepsTheSparseOption) {
   auto emb = nn::Embedding::from_pretrained(ones({5, 2}), nn::EmbeddingFromPretrainedOptions().freeze(false).sparse(true));
   (*emb)(tensor({3})).sum().backward();

@@ -69,11 +69,13 @@ std::vector<double> row_scales(const std::int64_t* idx, std::int64_t n, std::int
 
 Tensor index_add_op(const Tensor& g, std::int64_t dim, const Tensor& index, std::int64_t size, const RowScale& rs);
 
-/// The sparse [size, dim] tensor whose row index[k] holds s_k g[k] (g: [n, dim]), rows whose
+/// The sparse [size, dim] tensor whose row index[k] holds s_k g[k] (g: [*index, dim], in any
+/// layout: the expanded gradient of a mean is read where it lies, without a copy), rows whose
 /// factor is zero (padding) left out: Embedding's sparse gradient, in the order of the batch.
-Tensor sparse_rows(const Tensor& g_in, const Tensor& index, std::int64_t size, const RowScale& rs) {
-  const Tensor g = detail::contiguous_data(g_in);
-  const std::int64_t n = index.numel(), dim = g.shape()[1];
+Tensor sparse_rows(const Tensor& g, const Tensor& index, std::int64_t size, const RowScale& rs) {
+  const TensorImpl& gi = *g.impl();
+  const std::size_t lead = gi.shape.size() - 1;  // the dimensions of the index
+  const std::int64_t n = index.numel(), dim = gi.shape[lead], step = gi.strides[lead];
   const std::int64_t* idx = data<std::int64_t>(index);
   const std::vector<double> scale = row_scales(idx, n, size, rs);
   std::int64_t kept = 0;
@@ -85,12 +87,25 @@ Tensor sparse_rows(const Tensor& g_in, const Tensor& index, std::int64_t size, c
     using T = typename decltype(tag)::type;
     const T* pg = data<T>(g);
     T* pv = data<T>(values);
+    std::int64_t coord[Shape::kMaxDims] = {}, off = 0;  // row k's place in g: an odometer over `lead`
     for (std::int64_t k = 0, j = 0; k < n; ++k) {
-      if (!scale.empty() && scale[k] == 0) continue;
-      pr[j] = idx[k];
-      const T s = scale.empty() ? T(1) : static_cast<T>(scale[k]);
-      for (std::int64_t i = 0; i < dim; ++i) pv[j * dim + i] = pg[k * dim + i] * s;
-      ++j;
+      if (scale.empty() || scale[k] != 0) {
+        pr[j] = idx[k];
+        const T s = scale.empty() ? T(1) : static_cast<T>(scale[k]);
+        const T* row = pg + off;
+        T* out = pv + j * dim;
+        if (step == 1)
+          for (std::int64_t i = 0; i < dim; ++i) out[i] = row[i] * s;
+        else
+          for (std::int64_t i = 0; i < dim; ++i) out[i] = row[i * step] * s;
+        ++j;
+      }
+      for (std::size_t d = lead; d-- > 0;) {
+        off += gi.strides[d];
+        if (++coord[d] < gi.shape[d]) break;
+        off -= coord[d] * gi.strides[d];
+        coord[d] = 0;
+      }
     }
   });
   return detail::make_sparse(rows, values, {size, dim}, kept <= 1);
@@ -336,12 +351,17 @@ Tensor embedding(const Tensor& weight, const Tensor& indices_in, const Embedding
   const Tensor table = detail::contiguous_data(weight);
   auto* src = static_cast<const char*>(table.impl()->data);
   auto* dst = static_cast<char*>(out.impl()->data);
-  for (std::int64_t k = 0, k_end = indices.numel(); k < k_end; ++k) std::memcpy(dst + k * row_bytes, src + idx[k] * row_bytes, row_bytes);
+  constexpr std::int64_t ahead = 8;  // rows of a big table are cache misses: ask for them early
+  for (std::int64_t k = 0, k_end = indices.numel(); k < k_end; ++k) {
+    if (k + ahead < k_end)
+      for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(src + idx[k + ahead] * row_bytes + b);
+    std::memcpy(dst + k * row_bytes, src + idx[k] * row_bytes, row_bytes);
+  }
   Tensor flat = detail::make_alias(indices, {indices.numel()}, {1}, indices.storage_offset());
   if (needs_grad(weight))
     record("EmbeddingBackward0", out, {weight}, {save(flat)}, [num, dim, rs, sparse = options.sparse_](const Tensor& g, const BackwardContext& ctx) -> Grads {
       const Tensor& idx = ctx.saved(0);
-      if (sparse && !GradMode::is_enabled()) return {sparse_rows(reshape(g, {idx.numel(), dim}), idx, num, rs)};
+      if (sparse && !GradMode::is_enabled()) return {sparse_rows(g, idx, num, rs)};
       return {index_add_op(reshape(g, {idx.numel(), dim}), 0, idx, num, rs)};
     });
   return out;
