@@ -76,18 +76,6 @@ class PointerIndex {
     }
     return slots_[i].second;
   }
-  /// Room for n entries without growing.
-  void reserve(std::size_t n) {
-    std::size_t want = 32;
-    while (want < 2 * n) want *= 2;
-    if (want > slots_.size()) {
-      used_ = 0;
-      auto old = std::move(slots_);
-      slots_.assign(want, {nullptr, 0});
-      for (const auto& [p, v] : old)
-        if (p) slots_[slot(p)] = {p, v}, ++used_;
-    }
-  }
   std::size_t find(const void* p) const {
     if (slots_.empty()) return npos;
     const std::size_t i = slot(p);
@@ -104,7 +92,7 @@ class PointerIndex {
   void grow() {
     std::vector<std::pair<const void*, std::size_t>, detail::PoolAllocator<std::pair<const void*, std::size_t>>> old;
     old.swap(slots_);
-    slots_.assign(old.empty() ? 32 : old.size() * 2, {nullptr, 0});
+    slots_.assign(old.empty() ? 32 : old.size() * 4, {nullptr, 0});
     for (const auto& [p, v] : old)
       if (p) slots_[slot(p)] = {p, v};
   }
@@ -126,8 +114,7 @@ class GraphTask {
 
   /// Runs the pass; for ag::grad returns one gradient per input (undefined when unreached).
   std::vector<Tensor> run() {
-    tasks_.reserve(128);
-    index_.reserve(128);
+    tasks_.reserve(64);
     check_roots();
     discover();
     if (inputs_) prune();

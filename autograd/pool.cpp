@@ -24,18 +24,20 @@ struct FreeBlock {
 /// Free lists by size class (16, 32, ..., 512 bytes), one set per thread. A block freed on
 /// another thread than the one that allocated it simply joins that thread's lists. Trivially
 /// destructible, so that the hot path reads it without a thread_local initialisation check;
-/// the Reaper, registered the first time a list gets a block, frees the lists at thread exit.
+/// the Reaper, registered when the thread first frees a block, empties them at thread exit.
 struct FreeLists {
   FreeBlock* head[kClasses];
   std::uint32_t count[kClasses];
 };
 thread_local FreeLists t_lists;
 thread_local bool t_pool_gone = false;
+thread_local bool t_pool_armed = false;  // this thread's Reaper is registered and not yet run
 
 struct Reaper {
   Reaper() = default;
   ~Reaper() {
     t_pool_gone = true;
+    t_pool_armed = false;
     for (std::size_t c = 0; c < kClasses; ++c)
       while (FreeBlock* b = t_lists.head[c]) {
         t_lists.head[c] = b->next;
@@ -142,11 +144,12 @@ namespace {
     ::operator delete(p);
     return;
   }
-  t_reaper.touch();  // the first block of a list: registers the thread-exit cleanup
+  t_reaper.touch();  // the thread's first freed block: registers the thread-exit cleanup
+  t_pool_armed = true;
   auto* b = static_cast<FreeBlock*>(p);
   b->next = t_lists.head[c];
   t_lists.head[c] = b;
-  t_lists.count[c] = 1;
+  ++t_lists.count[c];
 }
 
 }  // namespace
@@ -166,10 +169,10 @@ void* pool_allocate(std::size_t bytes) {
 
 void pool_deallocate(void* p, std::size_t bytes) noexcept {
   if (!p) return;
-  if (bytes - 1 < kPoolMaxBytes && !t_pool_gone) {
+  if (bytes - 1 < kPoolMaxBytes && t_pool_armed) {
     const std::size_t c = size_class(bytes);
     const std::uint32_t n = t_lists.count[c];
-    if (n - 1 < kMaxCachedPerClass - 1) {  // 1 <= n < kMaxCachedPerClass
+    if (n < kMaxCachedPerClass) {
       auto* b = static_cast<FreeBlock*>(p);
       b->next = t_lists.head[c];
       t_lists.head[c] = b;

@@ -351,12 +351,16 @@ Tensor embedding(const Tensor& weight, const Tensor& indices_in, const Embedding
   const Tensor table = detail::contiguous_data(weight);
   auto* src = static_cast<const char*>(table.impl()->data);
   auto* dst = static_cast<char*>(out.impl()->data);
-  constexpr std::int64_t ahead = 8;  // rows of a big table are cache misses: ask for them early
-  for (std::int64_t k = 0, k_end = indices.numel(); k < k_end; ++k) {
-    if (k + ahead < k_end)
+  const std::int64_t n_idx = indices.numel();
+  std::int64_t k = 0;
+  if (static_cast<std::size_t>(num) * row_bytes > (std::size_t{8} << 20)) {
+    constexpr std::int64_t ahead = 8;  // rows of a big table are cache misses: ask for them early
+    for (; k + ahead < n_idx; ++k) {
       for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(src + idx[k + ahead] * row_bytes + b);
-    std::memcpy(dst + k * row_bytes, src + idx[k] * row_bytes, row_bytes);
+      std::memcpy(dst + k * row_bytes, src + idx[k] * row_bytes, row_bytes);
+    }
   }
+  for (; k < n_idx; ++k) std::memcpy(dst + k * row_bytes, src + idx[k] * row_bytes, row_bytes);
   Tensor flat = detail::make_alias(indices, {indices.numel()}, {1}, indices.storage_offset());
   if (needs_grad(weight))
     record("EmbeddingBackward0", out, {weight}, {save(flat)}, [num, dim, rs, sparse = options.sparse_](const Tensor& g, const BackwardContext& ctx) -> Grads {
