@@ -208,7 +208,28 @@ TEST_F(Examples, EmbeddingVsLinearRetellsTheArticle) {
         << c.at("name") << ": the example does not print PyTorch's\n" << c.at("printed").get<std::string>();
     ++cells;
   }
-  EXPECT_EQ(cells, 7);
+  EXPECT_EQ(cells, 8);
+}
+
+TEST_F(Examples, EmbeddingVsLinearShowsWhatTrainingDoesToTheWordVectors) {
+  Outcome r = run("embedding_vs_linear", "");
+  ASSERT_EQ(r.status, 0) << r.err;
+  // The numbers are PyTorch's (checked above); here the table and the sentence on what they show.
+  for (const char* part : {"cosine similarity  before   after\n优, 良             -0.1969   0.6686\n",
+                           "优, 差              0.9038  -0.8614\n", "(higher than before: 7 of 8)",
+                           "Measured: training turns 差 away from both positive words"})
+    EXPECT_TRUE(contains(r.out, part)) << "missing: " << part << "\n" << r.out;
+}
+
+TEST_F(Examples, EmbeddingVsLinearHonoursHelp) {
+  Outcome help = run("embedding_vs_linear", "--help");
+  EXPECT_EQ(help.status, 0);
+  EXPECT_EQ(help.out.rfind("Usage: embedding_vs_linear\n", 0), 0u) << help.out;
+  EXPECT_FALSE(contains(help.out, "[1] manual_seed")) << "--help runs no cells";
+  Outcome bad = run("embedding_vs_linear", "--frobnicate");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_TRUE(contains(bad.err, "embedding_vs_linear: unknown argument '--frobnicate'")) << bad.err;
+  EXPECT_TRUE(bad.out.empty());
 }
 
 TEST_F(Examples, AutogradGraphTourWritesTheGraph) {
