@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   trained_vectors();
 
   cell(6, "Its options: num_embeddings, embedding_dim, padding_idx, max_norm, norm_type, scale_grad_by_freq");
+  manual_seed(1);
   nn::Embedding padded(nn::EmbeddingOptions(3, 5).padding_idx(0).max_norm(1.0).norm_type(2).scale_grad_by_freq(true));
   std::cout << padded << "   -- row 0 is zeros and gets no gradient; looked-up rows are renormalised to norm <= 1\n";
 

@@ -221,6 +221,17 @@ TEST_F(Examples, EmbeddingVsLinearShowsWhatTrainingDoesToTheWordVectors) {
     EXPECT_TRUE(contains(r.out, part)) << "missing: " << part << "\n" << r.out;
 }
 
+TEST_F(Examples, TheReadmeTourQuotesTheWordVectorTableAsTheExamplePrintsIt) {
+  Outcome r = run("embedding_vs_linear", "");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string readme = slurp(std::string(AG_SOURCE_DIR) + "/README.md");
+  const std::string first = "manual_seed(1); trained on the 120 reviews";
+  const std::size_t begin = readme.find(first);
+  ASSERT_NE(begin, std::string::npos) << "the README tour has no word-vector table";
+  const std::string quoted = readme.substr(begin, readme.find("```", begin) - begin);
+  EXPECT_TRUE(contains(r.out, quoted)) << "the README quotes:\n" << quoted;
+}
+
 TEST_F(Examples, EmbeddingVsLinearHonoursHelp) {
   Outcome help = run("embedding_vs_linear", "--help");
   EXPECT_EQ(help.status, 0);
