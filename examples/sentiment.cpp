@@ -368,9 +368,10 @@ int train(Settings s) {
     p.step = resumed.metadata.get_int("step");
     if (p.epoch >= s.epochs) {  // --epochs is the total to reach
       if (par.leader())
-        std::printf("%s has trained %lld epochs (step %lld): --epochs %lld is reached, nothing to train "
+        std::printf("%s has trained %lld epochs (step %lld): --epochs %lld%s is reached, nothing to train "
                     "(ask for more epochs to continue)\n",
-                    s.resume.c_str(), (long long)p.epoch, (long long)p.step, (long long)s.epochs);
+                    s.resume.c_str(), (long long)p.epoch, (long long)p.step, (long long)s.epochs,
+                    s.given_epochs ? "" : " (the default)");
       return 0;
     }
   }

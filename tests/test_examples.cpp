@@ -317,6 +317,8 @@ TEST_F(Examples, SentimentResumeEpochsIsTheTotalToReach) {
   EXPECT_TRUE(contains(r.out, "two.ckpt has trained 2 epochs (step 56): --epochs 1 is reached, nothing to train")) << r.out;
   EXPECT_FALSE(contains(r.out, "final:")) << r.out;
   EXPECT_FALSE(exists("again.ckpt"));
+  Outcome by_default = run("sentiment", "train --resume two.ckpt --out again.ckpt");  // not finished: 30 by default
+  EXPECT_TRUE(contains(by_default.out, "resuming two.ckpt at epoch 2, step 56")) << by_default.out;
   Outcome more = run("sentiment", "train --epochs 3 --resume two.ckpt --out three.ckpt");
   ASSERT_EQ(more.status, 0) << more.err;
   EXPECT_TRUE(contains(more.out, "resuming two.ckpt at epoch 2, step 56")) << more.out;
@@ -468,6 +470,10 @@ TEST_F(Examples, SentimentPredictIgnoresSpacesAndReadsStdin) {
   Outcome empty = run("sentiment", "predict --model model.ckpt - < /dev/null");
   EXPECT_EQ(empty.status, 0);
   EXPECT_EQ(empty.out, "review\tsentiment\tp_negative\tp_positive\n");
+  std::ofstream(dir_ + "/huge.txt") << std::string(2 << 20, 'x') << "\n";  // a 2 MiB line
+  Outcome huge = run("sentiment", "predict --model model.ckpt - < huge.txt");
+  EXPECT_EQ(huge.status, 1);
+  EXPECT_TRUE(contains(huge.err, "line 1 of stdin: a review longer than the limit of 1048576 bytes")) << huge.err.substr(0, 300);
   std::ofstream(dir_ + "/bad.txt") << "优\n优好\n";
   Outcome bad = run("sentiment", "predict --model model.ckpt - < bad.txt");
   EXPECT_EQ(bad.status, 1);
