@@ -243,6 +243,7 @@ void make_output_folder(const std::string& out) {
                      path_in(out.empty() ? "." : out.back() == '/' ? out.substr(0, out.size() - 1) : out, "model.ckpt"));
   const std::string dir = folder_of(out);
   if (fs::is_directory(dir, ec)) return;
+  if (fs::exists(dir, ec)) throw std::runtime_error("the output folder " + dir + " is a file, not a folder");
   // The first missing folder on the way, to name it if it cannot be made.
   fs::path missing = dir;
   while (missing.has_parent_path() && missing.parent_path() != missing && !fs::exists(missing.parent_path(), ec))

@@ -360,6 +360,9 @@ TEST_F(Examples, SentimentSaysWhatItWroteAndMakesTheOutputFolder) {
   Outcome blocked = run("sentiment", "train --epochs 1 --out blocker/x/model.ckpt");
   EXPECT_EQ(blocked.status, 1);
   EXPECT_TRUE(contains(blocked.err, "cannot create the output folder blocker/x (blocker/x is missing")) << blocked.err;
+  Outcome file_as_folder = run("sentiment", "train --epochs 1 --out blocker/model.ckpt");
+  EXPECT_EQ(file_as_folder.status, 1);
+  EXPECT_TRUE(contains(file_as_folder.err, "the output folder blocker is a file, not a folder")) << file_as_folder.err;
   Outcome folder = run("sentiment", "train --epochs 1 --out runs/a");
   EXPECT_EQ(folder.status, 2);
   EXPECT_TRUE(contains(folder.err, "--out runs/a is a folder; give the checkpoint's file name, such as runs/a/model.ckpt"))
