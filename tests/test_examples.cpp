@@ -383,7 +383,7 @@ TEST_F(Examples, SentimentDrawsLossPngWhenGnuplotIsInstalled) {
 }
 
 TEST_F(Examples, SentimentSaysWhenATinyDataSetHoldsNothingOut) {
-  std::ofstream(dir_ + "/tiny.tsv") << "优优\tpositive\n差差\tnegative\n良\tpositive\n";
+  std::ofstream(dir_ + "/tiny.tsv") << "优 优\tpositive\n差差\tnegative\n良\tpositive\n";  // spaces only separate words
   Outcome r = run("sentiment", "train --data tiny.tsv --epochs 2 --out model.ckpt");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(contains(r.err, "tiny.tsv has 3 reviews, fewer than 5, so none is held out: the test set is the training set"))
@@ -392,7 +392,7 @@ TEST_F(Examples, SentimentSaysWhenATinyDataSetHoldsNothingOut) {
   EXPECT_TRUE(contains(r.out, "and test.tsv (3 reviews: the same ones)")) << r.out;
   // The user's data is written back without the built-in data's label rule.
   EXPECT_EQ(file("train.tsv").find('#'), std::string::npos) << file("train.tsv");
-  EXPECT_TRUE(contains(file("train.tsv"), "优优\tpositive\n"));
+  EXPECT_TRUE(contains(file("train.tsv"), "优 优\tpositive\n"));
 }
 
 TEST_F(Examples, SentimentProgressOnATerminalIsThrottledAndSmoothed) {
