@@ -1,14 +1,20 @@
-// Embedding and Linear, cell by cell: what each layer holds, what it computes, and why an
-// Embedding is a Linear layer fed one-hot vectors. The cells that draw random numbers start from
-// manual_seed(1), as the README's snippets do, so each prints what PyTorch 1.13 prints for the
-// same calls after torch.manual_seed(1).
+// Embedding and Linear, cell by cell: what each layer holds, what it computes, how training
+// moves the word vectors, and why an Embedding is a Linear layer fed one-hot vectors. Each cell
+// that draws random numbers starts from manual_seed(1), as the README's snippets do, so it prints
+// what PyTorch 1.13 prints for the same calls after torch.manual_seed(1) (cell 11 goes on from
+// cell 9's draws, as the same notebook would; tests/data/make_rng.py holds PyTorch's side).
 //
-//   build/examples/embedding_vs_linear
+//   build/examples/embedding_vs_linear [--help]
 
+#include <cstdio>
+#include <cstring>
 #include <iostream>
+#include <vector>
 
 #include "ag/autograd/autograd.h"
 #include "ag/nn/nn.h"
+#include "ag/optim/optim.h"
+#include "word_vectors.h"
 
 using namespace ag;
 
@@ -16,13 +22,30 @@ namespace {
 
 void cell(int n, const char* title) { std::cout << "\n[" << n << "] " << title << "\n"; }
 
+/// Cell 5: how training moves the word vectors (the PyTorch side is tests/data/make_rng.py's).
+void trained_vectors() {
+  std::cout << sentiment::word_vector_table();
+  std::printf("Measured: training turns 差 away from both positive words (its cosines end negative for every seed)\n"
+              "and leaves 优 and 良 alike, but not always more alike than they started: the loss asks only that\n"
+              "the words fall on the right side of the classifier, not that their angles close.\n");
+}
+
 }  // namespace
 
-int main() {
-  cell(1, "manual_seed(1): the same random numbers on every run");
-  manual_seed(1);
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const bool help = std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0;
+    (help ? std::cout : std::cerr)
+        << (help ? "" : std::string("embedding_vs_linear: unknown argument '") + argv[i] + "'\n")
+        << "Usage: embedding_vs_linear\n"
+           "Retells the article \"Embedding and Linear\" cell by cell: the numbers each cell prints are\n"
+           "PyTorch 1.13's for the same calls after torch.manual_seed(1). It takes no arguments.\n";
+    return help ? 0 : 2;
+  }
+  cell(1, "manual_seed(1): the same random numbers on every run (each cell below that draws starts with it)");
 
   cell(2, "An Embedding maps each item of a finite set, by index, to a vector: {优, 良, 差} -> 5-d");
+  manual_seed(1);
   nn::Embedding emb(nn::EmbeddingOptions(/*num_embeddings=*/3, /*embedding_dim=*/5));
   std::cout << emb << "\n";
 
@@ -36,10 +59,11 @@ int main() {
     std::cout << "IndexError: " << e.what() << "\n";
   }
 
-  cell(5, "The vectors start random and are trained: in a sentiment task 优 and 良 grow alike, 优 and 差 apart");
-  std::cout << "(examples/sentiment trains exactly that)\n";
+  cell(5, "The vectors start random and are trained: the cosine similarities of 优, 良, 差 before and after");
+  trained_vectors();
 
   cell(6, "Its options: num_embeddings, embedding_dim, padding_idx, max_norm, norm_type, scale_grad_by_freq");
+  manual_seed(1);
   nn::Embedding padded(nn::EmbeddingOptions(3, 5).padding_idx(0).max_norm(1.0).norm_type(2).scale_grad_by_freq(true));
   std::cout << padded << "   -- row 0 is zeros and gets no gradient; looked-up rows are renormalised to norm <= 1\n";
 

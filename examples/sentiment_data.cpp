@@ -65,6 +65,7 @@ std::string trim(const std::string& s) {
 std::vector<std::int64_t> encode(const std::string& text, const std::string& where, std::int64_t* skipped) {
   std::vector<std::int64_t> ids;
   for (const std::string& ch : utf8_chars(text, where)) {
+    if (ch == " " || ch == "\t" || ch == "\u3000") continue;  // spaces separate words
     auto it = std::find(kVocab.begin() + 1, kVocab.end(), ch);
     if (it != kVocab.end()) {
       ids.push_back(it - kVocab.begin());
@@ -76,6 +77,18 @@ std::vector<std::int64_t> encode(const std::string& text, const std::string& whe
     }
   }
   return ids;
+}
+
+std::string preview(const std::string& text, std::size_t max_chars) {
+  // Counts characters by their lead bytes: continuation bytes are 10xxxxxx.
+  std::size_t chars = 0, cut = text.size();
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) >> 6) == 0x2) continue;
+    if (chars == max_chars) cut = i;
+    ++chars;
+  }
+  if (chars <= max_chars) return text;
+  return text.substr(0, cut) + "\u2026 (" + std::to_string(chars) + " chars)";
 }
 
 std::int64_t rule_label(const std::vector<std::int64_t>& ids) {
@@ -224,9 +237,9 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
   }
 }
 
-void write_tsv(const std::string& path, const std::vector<Review>& reviews) {
+void write_tsv(const std::string& path, const std::vector<Review>& reviews, const std::string& comment) {
   std::ostringstream os;
-  os << "# text<TAB>label, label = positive when 优 +2, 良 +1, 差 -2 sum to more than 0\n";
+  if (!comment.empty()) os << "# " << comment << '\n';
   for (const Review& r : reviews) os << r.text << '\t' << (r.label ? "positive" : "negative") << '\n';
   write_file_atomic(path, os.str());
 }

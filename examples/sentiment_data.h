@@ -32,9 +32,14 @@ struct Review {
 /// "<pad>, 优, 良, 差"
 std::string vocab_list();
 
-/// The vocabulary indices of `text`'s characters. A character outside the vocabulary throws
-/// DataError naming it, `where` (e.g. "line 3 of data.tsv") and the vocabulary, unless
-/// `skipped` is given: then it is left out and counted.
+/// `text` for an echo or a message: its first `max_chars` characters, then "… (N chars)" when
+/// it is longer (N counts UTF-8 characters; malformed bytes count one each).
+std::string preview(const std::string& text, std::size_t max_chars = 60);
+
+/// The vocabulary indices of `text`'s characters. Each character is a word; spaces (ASCII and
+/// the ideographic space U+3000) only separate words and are left out, so "优 良" is "优良".
+/// Any other character outside the vocabulary throws DataError naming it, `where` (e.g. "line 3
+/// of data.tsv") and the vocabulary, unless `skipped` is given: then it is left out and counted.
 std::vector<std::int64_t> encode(const std::string& text, const std::string& where, std::int64_t* skipped = nullptr);
 
 /// The built-in label rule: positive when the sum of the scores is > 0.
@@ -53,8 +58,11 @@ class ReviewDataset : public ag::data::Dataset<std::pair<ag::Tensor, ag::Tensor>
   std::vector<Review> reviews_;
 };
 
+/// Below this many reviews none is held out: split() makes the test set the training set.
+inline constexpr std::size_t kMinReviewsToHoldOut = 5;
+
 /// random_split of `all` with a generator seeded with `seed`: one in five held out as `test`
-/// (all of them are both when there are fewer than 5).
+/// (all of them are both when there are fewer than kMinReviewsToHoldOut).
 /// The reviews are moved into `train` and `test`, not copied.
 void split(std::vector<Review> all, std::uint64_t seed, std::vector<Review>& train, std::vector<Review>& test);
 
@@ -75,8 +83,13 @@ inline constexpr std::uint64_t kMaxDataBytes = std::uint64_t{1} << 30;  // 1 GiB
 /// pipe); lines are at most kMaxLineBytes and the file at most kMaxDataBytes.
 std::vector<Review> read_tsv(const std::string& path, std::int64_t* skipped = nullptr);
 
-/// Writes reviews as `text<TAB>positive|negative` lines, atomically (a temporary file renamed).
-void write_tsv(const std::string& path, const std::vector<Review>& reviews);
+/// The comment line write_tsv puts above the built-in data, which states its label rule.
+inline const std::string kBuiltinComment =
+    "text<TAB>label, label = positive when 优 +2, 良 +1, 差 -2 sum to more than 0";
+
+/// Writes reviews as `text<TAB>positive|negative` lines, atomically (a temporary file renamed),
+/// under a `# comment` line when `comment` is not empty.
+void write_tsv(const std::string& path, const std::vector<Review>& reviews, const std::string& comment = "");
 
 /// Writes `contents` to `path` through a temporary file in the same folder and a rename, so a
 /// crash never leaves a partial file.

@@ -16,6 +16,7 @@ Run once with Debian's PyTorch 1.13: /usr/bin/python3 make_rng.py   (in tests/da
 - seed_article.json: what PyTorch prints for the README tour's snippets and the cells of
   examples/embedding_vs_linear, with the values it holds (compared by tests/test_seed_article.cpp).
 """
+import itertools
 import json
 import math
 
@@ -258,6 +259,37 @@ def fmt(t):
     return str(t)
 
 
+def word_vectors(seed):
+    """Cell 5 of examples/embedding_vs_linear: the cosine similarities of the vectors of 优/良, 优/差
+    and 良/差 before and after training the sentiment model (Embedding(4, 5, padding_idx=0) -> mean
+    over the words -> Linear(5, 2)) with Adam(lr=0.05), 200 full-batch steps on every review of 1-4
+    words labelled by 优 +2, 良 +1, 差 -2 > 0. Returns (before, after, last loss)."""
+    torch.manual_seed(seed)
+    emb = nn.Embedding(4, 5, padding_idx=0)
+    fc = nn.Linear(5, 2)
+    score = {1: 2, 2: 1, 3: -2}
+    rows, labels = [], []
+    for n in range(1, 5):
+        for ids in itertools.product([1, 2, 3], repeat=n):
+            rows.append(list(ids) + [0] * (4 - n))
+            labels.append(1 if sum(score[i] for i in ids) > 0 else 0)
+    tokens, labels = torch.tensor(rows), torch.tensor(labels)
+    mask = (tokens != 0).float().unsqueeze(-1)
+
+    def cos():
+        w = emb.weight.detach()
+        return [F.cosine_similarity(w[a], w[b], dim=0).item() for a, b in [(1, 2), (1, 3), (2, 3)]]
+
+    before = cos()
+    opt = torch.optim.Adam(list(emb.parameters()) + list(fc.parameters()), lr=0.05)
+    for _ in range(200):
+        opt.zero_grad()
+        loss = F.cross_entropy(fc((emb(tokens) * mask).sum(1) / mask.sum(1)), labels)
+        loss.backward()
+        opt.step()
+    return before, cos(), loss.item()
+
+
 def seed_article():
     """The README tour's snippets and examples/embedding_vs_linear's cells, as PyTorch runs them."""
     cells = []
@@ -299,6 +331,19 @@ def seed_article():
     looks = [emb(torch.tensor([i])) for i in range(3)]
     cell("example_cell3_lookups", "\n".join(f"emb([{i}]) = {v}" for i, v in enumerate(looks)),
          {f"emb{i}": v for i, v in enumerate(looks)})
+    pairs = ["优, 良", "优, 差", "良, 差"]
+    before, after, loss = word_vectors(1)
+    lines = [f"manual_seed(1); trained on the 120 reviews of 1-4 words (200 full-batch Adam steps): loss {loss:.4f}",
+             "cosine similarity  before   after"]
+    lines += [f"{p}             {b:7.4f}  {a:7.4f}" for p, b, a in zip(pairs, before, after)]
+    lines.append("the same after manual_seed(0) .. manual_seed(7), lowest and highest after training:")
+    runs = [word_vectors(seed) for seed in range(8)]
+    for i, p in enumerate(pairs):
+        ends = [r[1][i] for r in runs]
+        rose = sum(r[1][i] > r[0][i] for r in runs)
+        lines.append(f"{p}             {min(ends):7.4f}  {max(ends):7.4f}  (higher than before: {rose} of 8)")
+    cell("example_cell5_cosine", "\n".join(lines),
+         {"before": torch.tensor(before, dtype=torch.float64), "after": torch.tensor(after, dtype=torch.float64)})
     cell("example_cell7_weight", f"{emb.weight}", {"weight": emb.weight})
     torch.manual_seed(1)
     emb_weight = torch.rand(3, 5, requires_grad=True)
