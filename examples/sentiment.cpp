@@ -15,6 +15,7 @@
 // trained with cross-entropy and Adam. Exit status: 0 on success, 1 on an error (damaged
 // checkpoint, unknown character, unreadable data), 2 on a usage error.
 
+#include <algorithm>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -130,17 +131,29 @@ class UsageError : public std::runtime_error {
 /// The longest review `predict -` reads from a line of stdin.
 constexpr std::size_t kMaxReviewBytes = std::size_t{1} << 20;  // 1 MiB
 
-/// Loss and accuracy of the model on reviews (no graph).
+/// Loss and accuracy of the model on reviews (no graph), a block of kEvalBlock reviews at a
+/// time so that memory does not grow with the data set (one block: the plain mean).
+constexpr std::size_t kEvalBlock = 8192;
+
 std::pair<double, double> evaluate(SentimentModel& model, const std::vector<Review>& reviews) {
   NoGradGuard no_grad;
   std::vector<std::int64_t> order(reviews.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
-  Tensor tokens, labels;
-  sentiment::make_batch(reviews, order, 0, reviews.size(), tokens, labels);
-  Tensor logits = model(tokens);
-  double loss = cross_entropy(logits, labels).item<double>();
-  double acc = (logits.argmax(1) == labels).to(kFloat64).mean().item<double>();
-  return {loss, acc};
+  double loss_sum = 0, correct = 0;
+  for (std::size_t begin = 0; begin < reviews.size(); begin += kEvalBlock) {
+    const std::size_t end = std::min(reviews.size(), begin + kEvalBlock);
+    Tensor tokens, labels;
+    sentiment::make_batch(reviews, order, begin, end, tokens, labels);
+    Tensor logits = model(tokens);
+    const double loss = cross_entropy(logits, labels).item<double>();
+    const double acc = (logits.argmax(1) == labels).to(kFloat64).mean().item<double>();
+    if (begin == 0 && end == reviews.size()) return {loss, acc};
+    const double n = static_cast<double>(end - begin);
+    loss_sum += loss * n;
+    correct += acc * n;
+  }
+  const double total = static_cast<double>(reviews.size());
+  return {loss_sum / total, correct / total};
 }
 
 /// Training state a checkpoint holds beyond the model and the optimizer (and the default
