@@ -352,7 +352,10 @@ void DistributedDataParallel::Impl::wait(MPI_Request& request, const std::string
                            seconds_str(std::chrono::duration<double>(waited).count()), " (the timeout) for the other "
                            "ranks to join the reduction of ", what, " at step ", step, "; another rank has failed, "
                            "is stuck, or stopped calling backward()"));
-    if (polls > 1000) std::this_thread::yield();  // a long wait: let the other rank's work have the core
+    // Spin at first (the answer is usually microseconds away), then leave the core to others:
+    // on a machine with as many ranks as cores, the rank being waited for may need it.
+    if (waited > std::chrono::milliseconds(1)) std::this_thread::sleep_for(std::chrono::microseconds(20));
+    else if (polls > 200) std::this_thread::yield();
   }
   wait_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
 }
