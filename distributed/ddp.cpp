@@ -229,7 +229,6 @@ void DistributedDataParallel::Impl::begin_reduction() {
     kind = Kind::FailedForward;
   }
   forward_failure.clear();
-  if (problem.empty()) kind = Kind::BadValue;
   if (options.find_unused_parameters() && unused.size() == params.size())
     for (std::size_t i = 0; i < params.size(); ++i)
       if (unused[i]) {
@@ -245,7 +244,6 @@ void DistributedDataParallel::Impl::fill_slot(std::size_t i, bool with_grad) {
   const Tensor& p = params[i];
   const Tensor g = with_grad ? p.grad() : Tensor();
   if (g.defined() && problem.empty()) {
-    kind = Kind::BadValue;
     if (g.dtype() != p.dtype() || g.shape() != p.shape())
       problem = ag::detail::cat("DistributedDataParallel: the gradient of '", names[i], "' is ", g.shape(), " ",
                                 g.dtype(), " but the parameter is ", p.shape(), " ", p.dtype());
@@ -257,6 +255,7 @@ void DistributedDataParallel::Impl::fill_slot(std::size_t i, bool with_grad) {
                                            b.slots.size() == 1 ? "" : "s", ", which one MPI_Iallreduce sums; sparse "
                                            "gradients get buckets of their own only as the weight of an nn::Embedding "
                                            "built with sparse(true)");
+    if (!problem.empty()) kind = Kind::BadValue;
   }
   if (b.sparse) return;  // gathered at the end of backward, from .grad
   const std::size_t bytes = element_size(b.dtype) * static_cast<std::size_t>(p.numel());

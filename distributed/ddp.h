@@ -100,12 +100,16 @@ struct Bucket {
 ///
 /// Failures: every wait for the other ranks polls (MPI_Test) and gives up after
 /// DDPOptions::timeout with a DistributedError naming the bucket, so a rank whose peer failed
-/// or stopped does not hang. Each bucket also carries a step counter, so ranks that fell out of
-/// step (one rank skipped a backward) throw instead of mixing gradients of different steps. A
-/// rank whose backward failed while buckets were in flight, or that timed out, leaves MPI with
-/// collectives that can never complete: the wrapper then refuses further use, and the
-/// Environment ends the whole job with MPI_Abort when it is destroyed instead of hanging in
-/// MPI_Finalize.
+/// or stopped does not hang. Each bucket also carries a problem flag and a step counter: a bad
+/// gradient on one rank, or a forward() that threw on one rank which then went on with the next
+/// step, makes every rank throw at the same collective (the culprit its own error, the others a
+/// DistributedError), after which they are in step again. A rank whose backward failed while
+/// buckets were in flight, or that timed out, leaves MPI with collectives that can never
+/// complete: the wrapper then refuses further use, and the Environment ends the whole job with
+/// MPI_Abort when it is destroyed instead of hanging in MPI_Finalize.
+///
+/// MPI moves a non-blocking collective along only inside MPI calls (OpenMPI runs no progress
+/// thread): each ready gradient's hook also tests the buckets in flight.
 ///
 /// The module must outlive the wrapper (or pass a shared_ptr). Build the wrapper after any
 /// Module::to() or parameter replacement: it keeps the parameters it saw, and backward throws on
