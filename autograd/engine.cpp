@@ -11,7 +11,11 @@
 //      outputs into gradients of its inputs, which accumulate into the next nodes, or into the
 //      sinks: one per leaf for backward, one per requested input for ag::grad. A node's saved
 //      tensors are freed right after it ran (unless retain_graph);
-//   4. finish: backward adds each leaf's sink into its .grad; ag::grad returns the sinks.
+//      For backward, a leaf's sink goes into its .grad as soon as the last node with an edge to
+//      it has run (PyTorch's AccumulateGrad), so post-accumulate-grad hooks see gradients while
+//      the rest of the pass still runs (DistributedDataParallel starts communication there);
+//   4. finish: backward adds the sinks still held (the roots that are leaves) into their .grad;
+//      ag::grad returns the sinks; then the callbacks queued during the pass run.
 
 #include "ag/autograd/engine.h"
 
@@ -58,6 +62,8 @@ std::string shapes_str(const Grads& grads) {
 }
 
 thread_local BackwardTrace* t_trace = nullptr;
+/// The callbacks of the innermost pass running on this thread (queue_callback adds to them).
+thread_local std::vector<std::function<void()>>* t_callbacks = nullptr;
 
 /// Indices of pointers for one pass (nodes, leaves): open addressing, linear probing, no erase.
 /// A pass looks a node up once per edge, which a hash table of the standard library makes the
@@ -116,11 +122,23 @@ class GraphTask {
   std::vector<Tensor> run() {
     tasks_.reserve(64);
     check_roots();
+    std::vector<std::function<void()>>* outer = t_callbacks;
+    t_callbacks = &callbacks_;
+    struct Restore {
+      std::vector<std::function<void()>>* outer;
+      ~Restore() { t_callbacks = outer; }
+    } restore{outer};
     discover();
     if (inputs_) prune();
     seed();
     walk();
-    return finish();
+    std::vector<Tensor> out = finish();
+    // A callback may queue another: it runs too, after those already queued.
+    for (std::size_t i = 0; i < callbacks_.size(); ++i) {
+      std::function<void()> fn = std::move(callbacks_[i]);
+      fn();
+    }
+    return out;
   }
 
  private:
@@ -135,6 +153,7 @@ class GraphTask {
   struct Sink {
     std::shared_ptr<TensorImpl> leaf;  // backward: the leaf; grad: the input, when a leaf
     Tensor grad;
+    std::int32_t deps = 0;  // backward: the edges into the leaf whose nodes have not run yet
   };
 
   void check_roots() {
@@ -166,6 +185,8 @@ class GraphTask {
           k = static_cast<std::uint32_t>(task_index(e.fn.get(), true));
           if (fresh_) stack.push_back(k);
           ++tasks_[k].deps;
+        } else if (e.leaf && !inputs_) {
+          ++sinks_[leaf_sink(e.leaf)].deps;
         }
         tasks_[from].next.push_back(k);  // the walk finds each edge's task here, without a lookup
       }
@@ -251,6 +272,20 @@ class GraphTask {
   }
 
   void run_node(std::size_t k) {
+    run_node_body(k);
+    if (!inputs_) release_leaves(*tasks_[k].node);
+  }
+
+  /// backward: the node has run; a leaf it was the last to feed gets its .grad now.
+  void release_leaves(const Node& n) {
+    for (const Edge& e : n.next_functions()) {
+      if (e.fn || !e.leaf) continue;
+      Sink& s = sinks_[leaf_sinks_.find(e.leaf.get())];
+      if (--s.deps == 0 && s.grad.defined()) detail::accumulate_into_leaf(s.leaf, std::move(s.grad), create_graph_);
+    }
+  }
+
+  void run_node_body(std::size_t k) {
     Node& n = *tasks_[k].node;
     Grads grads = std::move(tasks_[k].grads);
     bool any = false;
@@ -347,11 +382,17 @@ class GraphTask {
     std::size_t s = leaf_sinks_.find(e.leaf.get());
     if (s == PointerIndex::npos) {
       if (inputs_) return;  // ag::grad: a leaf that was not asked for
-      bool added = false;
-      s = leaf_sinks_.find_or_add(e.leaf.get(), sinks_.size(), added);
-      sinks_.push_back({e.leaf, Tensor()});
+      s = leaf_sink(e.leaf);
     }
     accumulate_grad(sinks_[s].grad, std::move(g), from);
+  }
+
+  /// backward: the sink of a leaf, made on first sight.
+  std::size_t leaf_sink(const std::shared_ptr<TensorImpl>& leaf) {
+    bool added = false;
+    const std::size_t s = leaf_sinks_.find_or_add(leaf.get(), sinks_.size(), added);
+    if (added) sinks_.push_back({leaf, Tensor()});
+    return s;
   }
 
   // 4. Where the results go.
@@ -433,6 +474,7 @@ class GraphTask {
   std::vector<Sink> sinks_;
   PointerIndex leaf_sinks_;  // leaf -> its sink
   std::unordered_map<OutputKey, std::size_t, OutputHash> node_sinks_;
+  std::vector<std::function<void()>> callbacks_;
 };
 
 // ---- entry points -----------------------------------------------------------------------------
@@ -451,6 +493,13 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
     AG_CHECK_STATE(result[i].defined() || allow_unused, "grad: input ", i, " (shape ", inputs[i].shape(),
                    ") was not used to compute the outputs; pass allow_unused=true to get an undefined gradient");
   return result;
+}
+
+void queue_callback(std::function<void()> callback) {
+  AG_CHECK_STATE(t_callbacks != nullptr, "queue_callback: no backward pass is running on this thread; call it "
+                 "from a hook or a custom Function's backward");
+  AG_CHECK(callback != nullptr, "queue_callback: the callback is empty");
+  t_callbacks->push_back(std::move(callback));
 }
 
 void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {

@@ -3,6 +3,7 @@
 // Also the ways to watch it: anomaly mode and BackwardTrace.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -36,6 +37,18 @@ void backward(const std::vector<Tensor>& tensors, const std::vector<Tensor>& gra
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs = {}, std::optional<bool> retain_graph = std::nullopt,
                          bool create_graph = false, bool allow_unused = false);
+
+/// Runs `callback` once the backward (or grad) call running on this thread has finished its
+/// pass, after every leaf's .grad has been accumulated, as PyTorch's
+/// `Variable._execution_engine.queue_callback`. Call it from a hook or a custom Function's
+/// backward; callbacks run in the order queued (one may queue another), on the calling thread,
+/// and an exception from one leaves the backward call. A pass that throws runs none of them.
+/// Throws std::logic_error when no pass is running on this thread.
+///
+///     w.register_post_accumulate_grad_hook([](const ag::Tensor&) {
+///       ag::queue_callback([] { std::cout << "backward done\n"; });
+///     });
+void queue_callback(std::function<void()> callback);
 
 // ---- anomaly mode ---------------------------------------------------------------------------
 

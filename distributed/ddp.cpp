@@ -1,14 +1,19 @@
-// DistributedDataParallel: parameters broadcast at construction, gradients averaged in buckets.
+// DistributedDataParallel: parameters broadcast at construction, gradients averaged in buckets
+// whose all-reduces start during backward, from post-accumulate-grad hooks.
 
 #include "ag/distributed/ddp.h"
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
-#include <algorithm>
 #include <map>
 #include <set>
+#include <thread>
 
+#include "ag/autograd/engine.h"
 #include "ag/autograd/error.h"
+#include "ag/autograd/grad_mode.h"
+#include "ag/autograd/node.h"
 #include "ag/autograd/ops.h"
 #include "ag/distributed/collectives.h"
 #include "ag/distributed/environment.h"
@@ -17,9 +22,9 @@
 
 namespace ag::distributed {
 
-// Shared by the wrapper and the hooks it puts on the parameters (removed with the wrapper).
+using Clock = std::chrono::steady_clock;
+
 struct DistributedDataParallel::NoSyncGuard::State {
-  bool backward_pending = false;  // a backward reached the parameters since the last sync
   int no_sync_depth = 0;
 };
 
@@ -30,38 +35,79 @@ struct DistributedDataParallel::Impl {
     std::int64_t offset;
   };
   // `flat` holds the gradients, then one has-a-gradient flag (0 or 1) per slot, then a problem
-  // flag: a single all-reduce also tells every rank how many ranks had each gradient, and whether
-  // any rank found its gradients unusable.
+  // flag and the step counter s and s^2 (mod kStepPeriod): one all-reduce also tells every rank
+  // how many ranks had each gradient, whether any rank found its gradients unusable, and whether
+  // all ranks are at the same step (sum s = n m and sum s^2 = n m^2 only when every s is m).
   struct FlatBucket {
     Dtype dtype;
     std::vector<Slot> slots;
     std::int64_t numel = 0;
     Tensor flat;
     bool sparse = false;  // the one weight of an Embedding(sparse=true): gathered, not all-reduced
+    // This step:
+    std::size_t pending = 0;  // slots whose gradient is not ready yet
+    bool launched = false;
+    bool done = false;
+    MPI_Request request = MPI_REQUEST_NULL;
   };
+  static constexpr int kStepPeriod = 1024;
+  static constexpr std::int64_t kExtra = 3;  // problem flag, s, s^2
 
+  DDPOptions options;
   std::shared_ptr<nn::Module> owner;
+  nn::Module* module = nullptr;
   std::vector<std::string> names;
   std::vector<Tensor> params;  // the parameters that require grad, in parameters() order
+  std::set<const TensorImpl*> sparse_weights;
   std::vector<FlatBucket> buckets;
+  std::vector<std::pair<std::size_t, std::size_t>> where;  // parameter -> (bucket, slot)
   std::shared_ptr<NoSyncGuard::State> state = std::make_shared<NoSyncGuard::State>();
   std::vector<HookHandle> hooks;
+  MPI_Comm comm = MPI_COMM_NULL;
+  int world = 1;
 
-  /// Averages one bucket's gradients across ranks with one MPI_Allreduce. Returns false, having
-  /// changed nothing, when some rank passed `problem_here`.
+  // The reduction of the current backward.
+  bool active = false;                // begun by the first ready gradient, ended by the engine callback
+  bool forward_in_no_sync = false;    // the last forward ran inside no_sync()
+  std::vector<char> ready;            // per parameter
+  std::vector<char> unused;           // per parameter: not reached from the last forward's output
+  std::size_t next_bucket = 0;        // buckets start in this order on every rank
+  std::int64_t step = 0;              // reductions begun
+  std::int64_t step_key = 0;          // what every rank must agree on in this reduction
+  std::string forward_failure;        // the last forward() threw this, and no reduction has told the others
+  std::string problem;                // what is wrong on this rank, in this reduction
+  enum class Kind { Misuse, BadValue, FailedForward } kind = Kind::BadValue;  // which exception it becomes
+  std::vector<std::size_t> ready_order;  // the first reduction's order, for the rebuild
+  bool rebuilt = false;
+  bool reduced_since_sync = false;    // a reduction finished since the last sync_gradients()
+  std::string broken;                 // why this wrapper cannot communicate any more
+  double wait_seconds = 0;
+  std::weak_ptr<Impl> self;
+
+  void build_buckets(const std::vector<std::size_t>& order);
+  void begin_reduction();
+  void grad_ready(std::size_t i);
+  void fill_slot(std::size_t i, bool with_grad);
+  void launch_ready_buckets(bool all);
+  void launch(FlatBucket& b);
+  void progress();
+  void finish_reduction();
+  void rebuild_buckets();
+  void broadcast_buffers();
+  void find_unused(const Tensor& output);
+  /// Waits for `request` for at most options.timeout, driving MPI's progress with MPI_Test.
+  void wait(MPI_Request& request, const std::string& what);
+  [[noreturn]] void fail(const std::string& why);
+  void check_usable(const char* what) const {
+    if (!broken.empty())
+      throw DistributedError(ag::detail::cat("DistributedDataParallel::", what, ": unusable after an earlier failure (",
+                                             broken, ")"));
+  }
   template <class T>
-  bool sync_bucket(FlatBucket& bucket, MPI_Comm comm, int world, bool problem_here);
-  /// Averages a sparse gradient: every rank's rows are gathered (MPI_Allgatherv of indices and
-  /// values), scaled by 1 / world; no dense [rows, ...] buffer is ever made.
+  void copy_back(FlatBucket& bucket);
   template <class T>
-  bool sync_sparse_bucket(FlatBucket& bucket, MPI_Comm comm, int world, bool problem_here);
-  /// What is wrong on this rank: parameters replaced since construction (misuse), or a gradient
-  /// whose shape or dtype is not its parameter's. An empty message when all is well.
-  struct Problem {
-    std::string message;
-    bool misuse = false;
-  };
-  Problem local_problem(const nn::Module& module) const;
+  bool sync_sparse_bucket(FlatBucket& bucket, bool problem_here, Tensor& result);
+  std::string replaced_parameters() const;
 };
 
 namespace {
@@ -97,30 +143,230 @@ void check_same_model(const nn::Module& module, bool with_buffers) {
                                                   " elements)"));
 }
 
+std::string seconds_str(double s) { return ag::detail::cat(s, " s"); }
+
 }  // namespace
 
-template <class T>
-bool DistributedDataParallel::Impl::sync_bucket(FlatBucket& bucket, MPI_Comm comm, int world, bool problem_here) {
-  T* buf = bucket.flat.data_ptr<T>();
-  T* has_grad = buf + bucket.numel;
-  T& problems = has_grad[bucket.slots.size()];
-  problems = problem_here ? 1 : 0;
-  for (std::size_t k = 0; k < bucket.slots.size() && !problem_here; ++k) {
-    const auto& slot = bucket.slots[k];
-    const Tensor& g = params[slot.param].grad();
-    const std::size_t bytes = sizeof(T) * static_cast<std::size_t>(params[slot.param].numel());
-    if (g.defined()) std::memcpy(buf + slot.offset, g.contiguous().data_ptr<T>(), bytes);
-    else std::memset(buf + slot.offset, 0, bytes);  // take part all the same
-    has_grad[k] = g.defined() ? 1 : 0;
+// ---- buckets ------------------------------------------------------------------------------------
+
+// As PyTorch's compute_bucket_assignment_by_size: one open bucket per dtype, closed once it
+// holds at least its limit (first_bucket_cap_mb for each dtype's first bucket, then
+// bucket_cap_mb); a sparse weight alone; buckets ordered by the first parameter they hold.
+void DistributedDataParallel::Impl::build_buckets(const std::vector<std::size_t>& order) {
+  struct Open {
+    std::size_t bucket;
+    int closed = 0;  // buckets of this dtype closed so far
+  };
+  const double mib = 1024.0 * 1024.0;
+  std::vector<FlatBucket> out;
+  std::map<Dtype, Open> open;
+  std::map<Dtype, int> closed;
+  for (std::size_t i : order) {
+    const Tensor& p = params[i];
+    if (sparse_weights.count(p.impl())) {
+      FlatBucket b{p.dtype(), {{i, 0}}, p.numel(), Tensor(), true};
+      out.push_back(std::move(b));
+      continue;
+    }
+    auto it = open.find(p.dtype());
+    if (it == open.end()) {
+      out.push_back(FlatBucket{p.dtype(), {}, 0, Tensor()});
+      it = open.insert({p.dtype(), Open{out.size() - 1}}).first;
+    }
+    FlatBucket& b = out[it->second.bucket];
+    b.slots.push_back({i, b.numel});
+    b.numel += p.numel();
+    const double limit = (closed[p.dtype()] == 0 ? options.first_bucket_cap_mb() : options.bucket_cap_mb()) * mib;
+    if (static_cast<double>(b.numel) * static_cast<double>(element_size(p.dtype())) >= limit) {
+      ++closed[p.dtype()];
+      open.erase(it);
+    }
   }
-  const int count = static_cast<int>(bucket.flat.numel());
-  detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, buf, count, detail::mpi_type(bucket.dtype), MPI_SUM, comm),
-                    "DistributedDataParallel::sync_gradients");
-  if (problems != 0) return false;
+  // Buckets were made in order of their first parameter already.
+  where.assign(params.size(), {0, 0});
+  for (std::size_t k = 0; k < out.size(); ++k) {
+    FlatBucket& b = out[k];
+    for (std::size_t s = 0; s < b.slots.size(); ++s) where[b.slots[s].param] = {k, s};
+    if (b.sparse) continue;
+    const std::int64_t total = b.numel + static_cast<std::int64_t>(b.slots.size()) + kExtra;
+    AG_CHECK(total <= INT_MAX, "DistributedDataParallel: a bucket of ", total,
+             " elements is larger than one MPI call can carry (2^31 - 1); split the parameter");
+    b.flat = empty({total}, b.dtype);
+  }
+  buckets = std::move(out);
+}
+
+std::string DistributedDataParallel::Impl::replaced_parameters() const {
+  auto now = trained_parameters(*module);
+  bool same = now.size() == params.size();
+  for (std::size_t i = 0; same && i < now.size(); ++i) same = now[i].second.is_same(params[i]);
+  if (same) return {};
+  return ag::detail::cat("DistributedDataParallel: the module's trained parameters are not the ones it had when the "
+                         "wrapper was built (", params.size(), " then, ", now.size(), " now, or replaced by "
+                         "Module::to(), assignment or requires_grad_()); build the DistributedDataParallel after "
+                         "changing them");
+}
+
+// ---- one reduction --------------------------------------------------------------------------------
+
+void DistributedDataParallel::Impl::begin_reduction() {
+  active = true;
+  ++step;
+  step_key = step % kStepPeriod;
+  next_bucket = 0;
+  ready.assign(params.size(), 0);
+  for (FlatBucket& b : buckets) {
+    b.pending = b.slots.size();
+    b.launched = b.done = false;
+  }
+  problem = replaced_parameters();
+  kind = Kind::Misuse;
+  if (problem.empty() && !forward_failure.empty()) {
+    // The other ranks hear of it in this reduction (theirs of the step this rank skipped).
+    problem = ag::detail::cat("DistributedDataParallel: the forward of an earlier step failed on rank ",
+                              ag::distributed::rank(), " (", forward_failure, "), so this rank skipped a step the "
+                              "others took; no gradient was averaged");
+    kind = Kind::FailedForward;
+  }
+  forward_failure.clear();
+  if (options.find_unused_parameters() && unused.size() == params.size())
+    for (std::size_t i = 0; i < params.size(); ++i)
+      if (unused[i]) {
+        ready[i] = 1;
+        fill_slot(i, false);
+      }
+}
+
+void DistributedDataParallel::Impl::fill_slot(std::size_t i, bool with_grad) {
+  auto [k, s] = where[i];
+  FlatBucket& b = buckets[k];
+  --b.pending;
+  const Tensor& p = params[i];
+  const Tensor g = with_grad ? p.grad() : Tensor();
+  if (g.defined() && problem.empty()) {
+    if (g.dtype() != p.dtype() || g.shape() != p.shape())
+      problem = ag::detail::cat("DistributedDataParallel: the gradient of '", names[i], "' is ", g.shape(), " ",
+                                g.dtype(), " but the parameter is ", p.shape(), " ", p.dtype());
+    else if (g.is_sparse() != b.sparse)
+      problem = b.sparse ? ag::detail::cat("DistributedDataParallel: the gradient of '", names[i], "' is dense, but it is "
+                                           "the weight of an Embedding with sparse(true), whose bucket gathers sparse rows")
+                         : ag::detail::cat("DistributedDataParallel: the gradient of '", names[i], "' (", g.shape(),
+                                           ") is sparse, but it is in a bucket of ", b.slots.size(), " dense gradient",
+                                           b.slots.size() == 1 ? "" : "s", ", which one MPI_Iallreduce sums; sparse "
+                                           "gradients get buckets of their own only as the weight of an nn::Embedding "
+                                           "built with sparse(true)");
+    if (!problem.empty()) kind = Kind::BadValue;
+  }
+  if (b.sparse) return;  // gathered at the end of backward, from .grad
+  const std::size_t bytes = element_size(b.dtype) * static_cast<std::size_t>(p.numel());
+  char* buf = static_cast<char*>(b.flat.mutable_raw_data());
+  const bool usable = g.defined() && problem.empty();
+  if (usable) std::memcpy(buf + b.slots[s].offset * static_cast<std::int64_t>(element_size(b.dtype)),
+                          g.contiguous().raw_data(), bytes);
+  else std::memset(buf + b.slots[s].offset * static_cast<std::int64_t>(element_size(b.dtype)), 0, bytes);
+  const double flag = g.defined() ? 1 : 0;
+  if (b.dtype == kFloat32) b.flat.data_ptr<float>()[b.numel + static_cast<std::int64_t>(s)] = static_cast<float>(flag);
+  else b.flat.data_ptr<double>()[b.numel + static_cast<std::int64_t>(s)] = flag;
+}
+
+void DistributedDataParallel::Impl::grad_ready(std::size_t i) {
+  if (state->no_sync_depth > 0 || forward_in_no_sync) return;
+  check_usable("backward");
+  if (!active) {
+    begin_reduction();
+    // The end of this backward pass waits for the buckets.
+    queue_callback([weak = self] {
+      if (auto me = weak.lock()) me->finish_reduction();
+    });
+  }
+  AG_CHECK_STATE(!ready[i], "DistributedDataParallel: the gradient of '", names[i], "' became ready twice in one "
+                 "backward pass", unused.size() == params.size() && unused[i] ? " (find_unused_parameters counted it "
+                 "unused: the output of the last forward does not depend on it)" : "");
+  ready[i] = 1;
+  if (!rebuilt) ready_order.push_back(i);
+  fill_slot(i, true);
+  if (options.overlap()) {
+    launch_ready_buckets(false);
+    progress();
+  }
+}
+
+void DistributedDataParallel::Impl::launch_ready_buckets(bool all) {
+  // Dense buckets start in bucket order, skipping sparse ones (gathered after the others).
+  while (next_bucket < buckets.size()) {
+    FlatBucket& b = buckets[next_bucket];
+    if (!b.sparse) {
+      if (b.pending > 0 && !all) return;
+      launch(b);
+      if (!options.overlap()) wait(b.request, ag::detail::cat("bucket ", next_bucket, " of ", buckets.size()));
+    }
+    ++next_bucket;
+  }
+}
+
+void DistributedDataParallel::Impl::launch(FlatBucket& b) {
+  const bool bad = !problem.empty();
+  const double extra[kExtra] = {bad ? 1.0 : 0.0, static_cast<double>(step_key),
+                                static_cast<double>(step_key * step_key)};
+  const std::int64_t at = b.numel + static_cast<std::int64_t>(b.slots.size());
+  for (int e = 0; e < kExtra; ++e) {
+    if (b.dtype == kFloat32) b.flat.data_ptr<float>()[at + e] = static_cast<float>(extra[e]);
+    else b.flat.data_ptr<double>()[at + e] = extra[e];
+  }
+  detail::check_mpi(MPI_Iallreduce(MPI_IN_PLACE, b.flat.mutable_raw_data(), static_cast<int>(b.flat.numel()),
+                                   detail::mpi_type(b.dtype), MPI_SUM, comm, &b.request),
+                    "DistributedDataParallel (backward)");
+  b.launched = true;
+}
+
+// MPI moves a non-blocking collective along only inside MPI calls (OpenMPI has no progress
+// thread here): a test of the buckets in flight at every ready gradient keeps them moving.
+void DistributedDataParallel::Impl::progress() {
+  for (std::size_t k = 0; k < next_bucket; ++k) {
+    FlatBucket& b = buckets[k];
+    if (!b.launched || b.done) continue;
+    int flag = 0;
+    detail::check_mpi(MPI_Test(&b.request, &flag, MPI_STATUS_IGNORE), "DistributedDataParallel (backward)");
+    b.done = flag != 0;
+  }
+}
+
+void DistributedDataParallel::Impl::fail(const std::string& why) {
+  broken = why;
+  active = false;
+  detail::mark_broken(why);
+  throw DistributedError(why);
+}
+
+void DistributedDataParallel::Impl::wait(MPI_Request& request, const std::string& what) {
+  const auto t0 = Clock::now();
+  const auto limit = options.timeout();
+  int flag = 0;
+  for (std::uint64_t polls = 0;; ++polls) {
+    detail::check_mpi(MPI_Test(&request, &flag, MPI_STATUS_IGNORE), "DistributedDataParallel");
+    if (flag) break;
+    const auto waited = Clock::now() - t0;
+    if (waited > limit)
+      fail(ag::detail::cat("DistributedDataParallel: rank ", ag::distributed::rank(), " of ", world, " waited ",
+                           seconds_str(std::chrono::duration<double>(waited).count()), " (the timeout) for the other "
+                           "ranks to join the reduction of ", what, " at step ", step, "; another rank has failed, "
+                           "is stuck, or stopped calling backward()"));
+    // Spin at first (the answer is usually microseconds away), then leave the core to others:
+    // on a machine with as many ranks as cores, the rank being waited for may need it.
+    if (waited > std::chrono::milliseconds(1)) std::this_thread::sleep_for(std::chrono::microseconds(20));
+    else if (polls > 200) std::this_thread::yield();
+  }
+  wait_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+template <class T>
+void DistributedDataParallel::Impl::copy_back(FlatBucket& bucket) {
+  const T* buf = bucket.flat.data_ptr<T>();
+  const T* has_grad = buf + bucket.numel;
   const T n = static_cast<T>(world);
   for (std::size_t k = 0; k < bucket.slots.size(); ++k) {
     if (has_grad[k] == 0) continue;  // no rank had a gradient: leave it undefined, as locally
-    const auto& slot = bucket.slots[k];
+    const Slot& slot = bucket.slots[k];
     Tensor& p = params[slot.param];
     Tensor g = p.grad();
     if (!g.defined() || g.grad_fn() || !g.is_contiguous()) {
@@ -133,37 +379,43 @@ bool DistributedDataParallel::Impl::sync_bucket(FlatBucket& bucket, MPI_Comm com
     for (std::int64_t i = 0, e = p.numel(); i < e; ++i) out[i] = src[i] / n;
     g.mark_modified();
   }
-  return true;
 }
 
 template <class T>
-bool DistributedDataParallel::Impl::sync_sparse_bucket(FlatBucket& bucket, MPI_Comm comm, int world,
-                                                       bool problem_here) {
-  Tensor& p = params[bucket.slots[0].param];
-  const Tensor g = p.grad();
+bool DistributedDataParallel::Impl::sync_sparse_bucket(FlatBucket& bucket, bool problem_here, Tensor& result) {
+  const std::size_t param = bucket.slots[0].param;
+  Tensor& p = params[param];
+  const Tensor g = p.grad().defined() && p.grad().is_sparse() ? p.grad() : Tensor();
   const std::int64_t row = p.dim() == 0 || p.size(0) == 0 ? 0 : p.numel() / p.size(0);
   const Tensor indices = g.defined() ? g.indices().reshape({g._nnz()}).contiguous() : empty({0}, kInt64);
   const Tensor values = g.defined() ? g.values().contiguous() : empty({0, row}, p.dtype());
-  // First what each rank holds: [rows, has a gradient, found a problem].
-  std::int64_t mine[3] = {indices.numel(), g.defined() ? 1 : 0, problem_here ? 1 : 0};
-  std::vector<std::int64_t> all(3 * static_cast<std::size_t>(world));
-  detail::check_mpi(MPI_Allgather(mine, 3, MPI_INT64_T, all.data(), 3, MPI_INT64_T, comm),
-                    "DistributedDataParallel::sync_gradients");
+  const std::string what = ag::detail::cat("the sparse gradient of '", names[param], "'");
+  // First what each rank holds: [rows, has a gradient, found a problem, step].
+  std::int64_t mine[4] = {indices.numel(), g.defined() ? 1 : 0, problem_here ? 1 : 0, step_key};
+  std::vector<std::int64_t> all(4 * static_cast<std::size_t>(world));
+  MPI_Request request;
+  detail::check_mpi(MPI_Iallgather(mine, 4, MPI_INT64_T, all.data(), 4, MPI_INT64_T, comm, &request),
+                    "DistributedDataParallel (backward)");
+  wait(request, what);
   std::int64_t total = 0, any_grad = 0, problems = 0;
   std::vector<int> counts(static_cast<std::size_t>(world)), value_counts(counts.size()), offsets(counts.size()),
       value_offsets(counts.size());
   for (int r = 0; r < world; ++r) {
-    const std::int64_t n = all[3 * static_cast<std::size_t>(r)];
-    AG_CHECK((total + n) * std::max<std::int64_t>(row, 1) <= INT_MAX, "DistributedDataParallel::sync_gradients: the "
-             "sparse gradient of '", names[bucket.slots[0].param], "' gathered from all ranks has more than 2^31 - 1 "
-             "elements, more than one MPI call can carry");
+    const std::int64_t* facts = &all[4 * static_cast<std::size_t>(r)];
+    if (facts[3] != step_key)
+      fail(ag::detail::cat("DistributedDataParallel: the ranks are not at the same step: rank ", r, " and rank ",
+                           ag::distributed::rank(), " disagree in the reduction of ", what, " at this rank's step ",
+                           step, "; a rank skipped a forward or backward, or failed in the middle of one"));
+    const std::int64_t n = facts[0];
+    AG_CHECK((total + n) * std::max<std::int64_t>(row, 1) <= INT_MAX, "DistributedDataParallel: ", what,
+             " gathered from all ranks has more than 2^31 - 1 elements, more than one MPI call can carry");
     counts[static_cast<std::size_t>(r)] = static_cast<int>(n);
     offsets[static_cast<std::size_t>(r)] = static_cast<int>(total);
     value_counts[static_cast<std::size_t>(r)] = static_cast<int>(n * row);
     value_offsets[static_cast<std::size_t>(r)] = static_cast<int>(total * row);
     total += n;
-    any_grad += all[3 * static_cast<std::size_t>(r) + 1];
-    problems += all[3 * static_cast<std::size_t>(r) + 2];
+    any_grad += facts[1];
+    problems += facts[2];
   }
   if (problems != 0) return false;
   if (any_grad == 0) return true;  // no rank had a gradient: leave it undefined, as locally
@@ -171,57 +423,132 @@ bool DistributedDataParallel::Impl::sync_sparse_bucket(FlatBucket& bucket, MPI_C
   Shape vshape = p.shape();
   vshape[0] = total;
   Tensor all_values = empty(vshape, p.dtype());
-  detail::check_mpi(MPI_Allgatherv(indices.data_ptr<std::int64_t>(), static_cast<int>(mine[0]), MPI_INT64_T,
-                                   all_indices.data_ptr<std::int64_t>(), counts.data(), offsets.data(), MPI_INT64_T,
-                                   comm),
-                    "DistributedDataParallel::sync_gradients");
-  detail::check_mpi(MPI_Allgatherv(values.data_ptr<T>(), static_cast<int>(mine[0] * row), detail::mpi_type(bucket.dtype),
-                                   all_values.data_ptr<T>(), value_counts.data(), value_offsets.data(),
-                                   detail::mpi_type(bucket.dtype), comm),
-                    "DistributedDataParallel::sync_gradients");
+  MPI_Request requests[2];
+  detail::check_mpi(MPI_Iallgatherv(indices.data_ptr<std::int64_t>(), static_cast<int>(mine[0]), MPI_INT64_T,
+                                    all_indices.data_ptr<std::int64_t>(), counts.data(), offsets.data(), MPI_INT64_T,
+                                    comm, &requests[0]),
+                    "DistributedDataParallel (backward)");
+  detail::check_mpi(MPI_Iallgatherv(values.data_ptr<T>(), static_cast<int>(mine[0] * row), detail::mpi_type(bucket.dtype),
+                                    all_values.data_ptr<T>(), value_counts.data(), value_offsets.data(),
+                                    detail::mpi_type(bucket.dtype), comm, &requests[1]),
+                    "DistributedDataParallel (backward)");
+  wait(requests[0], what);
+  wait(requests[1], what);
   T* v = all_values.data_ptr<T>();
   const T n = static_cast<T>(world);
   for (std::int64_t i = 0, e = all_values.numel(); i < e; ++i) v[i] = v[i] / n;
-  p.set_grad(sparse_coo_tensor(all_indices, all_values, p.shape()));  // the rows of rank 0, then rank 1, ...
+  result = sparse_coo_tensor(all_indices, all_values, p.shape());  // the rows of rank 0, then rank 1, ...
   return true;
 }
 
-DistributedDataParallel::Impl::Problem DistributedDataParallel::Impl::local_problem(const nn::Module& module) const {
-  // The module's parameters must still be the tensors the buckets were built from.
-  auto now = trained_parameters(module);
-  bool same = now.size() == params.size();
-  for (std::size_t i = 0; same && i < now.size(); ++i) same = now[i].second.is_same(params[i]);
-  if (!same)
-    return {ag::detail::cat("DistributedDataParallel::sync_gradients: the module's trained parameters are not the ones "
-                            "it had when the wrapper was built (",
-                            params.size(), " then, ", now.size(),
-                            " now, or replaced by Module::to(), assignment or requires_grad_()); build the "
-                            "DistributedDataParallel after changing them"),
-            true};
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    const Tensor& p = params[i];
-    const Tensor& g = p.grad();
-    if (g.defined() && (g.dtype() != p.dtype() || g.shape() != p.shape()))
-      return {ag::detail::cat("DistributedDataParallel::sync_gradients: the gradient of '", names[i], "' is ",
-                              g.shape(), " ", g.dtype(), " but the parameter is ", p.shape(), " ", p.dtype()),
-              false};
+void DistributedDataParallel::Impl::finish_reduction() {
+  // Gradients that did not come in this pass take part as zeros; then every bucket goes.
+  for (std::size_t i = 0; i < params.size(); ++i)
+    if (!ready[i]) fill_slot(i, false);
+  launch_ready_buckets(true);
+  bool problems = false, out_of_step = false;
+  for (std::size_t k = 0; k < buckets.size(); ++k) {
+    FlatBucket& b = buckets[k];
+    if (b.sparse) continue;
+    if (!b.done) wait(b.request, ag::detail::cat("bucket ", k, " of ", buckets.size()));
+    b.done = true;
+    const std::int64_t at = b.numel + static_cast<std::int64_t>(b.slots.size());
+    double extra[kExtra];
+    for (int e = 0; e < kExtra; ++e)
+      extra[e] = b.dtype == kFloat32 ? b.flat.data_ptr<float>()[at + e] : b.flat.data_ptr<double>()[at + e];
+    const double s = static_cast<double>(step_key);
+    problems = problems || extra[0] != 0;
+    out_of_step = out_of_step || extra[1] != world * s || extra[2] != world * s * s;
   }
-  for (const FlatBucket& b : buckets)
-    for (const Slot& slot : b.slots) {
-      const Tensor& g = params[slot.param].grad();
-      if (!g.defined() || g.is_sparse() == b.sparse) continue;
-      const std::string& name = names[slot.param];
-      if (b.sparse)
-        return {ag::detail::cat("DistributedDataParallel::sync_gradients: the gradient of '", name, "' is dense, but ",
-                                "it is the weight of an Embedding with sparse(true), whose bucket gathers sparse rows"),
-                false};
-      return {ag::detail::cat("DistributedDataParallel::sync_gradients: the gradient of '", name, "' (", g.shape(),
-                              ") is sparse, but it is in a bucket of ", b.slots.size(), " dense gradient",
-                              b.slots.size() == 1 ? "" : "s", ", which one MPI_Allreduce sums; sparse gradients get "
-                              "buckets of their own only as the weight of an nn::Embedding built with sparse(true)"),
-              false};
+  if (out_of_step)
+    fail(ag::detail::cat("DistributedDataParallel: the ranks are not at the same step: rank ", ag::distributed::rank(),
+                         " reduced the gradients of its step ", step, " with other ranks' of another step; a rank "
+                         "skipped a forward or backward, or failed in the middle of one"));
+  // Sparse buckets: synchronous gathers, only when no dense bucket reported a problem (every
+  // rank knows it from the sums, so all skip them alike).
+  std::vector<std::pair<std::size_t, Tensor>> sparse_results;
+  for (std::size_t k = 0; k < buckets.size() && !problems; ++k) {
+    FlatBucket& b = buckets[k];
+    if (!b.sparse) continue;
+    Tensor result;
+    const bool ok = b.dtype == kFloat32 ? sync_sparse_bucket<float>(b, !problem.empty(), result)
+                                        : sync_sparse_bucket<double>(b, !problem.empty(), result);
+    problems = !ok;
+    if (result.defined()) sparse_results.emplace_back(b.slots[0].param, std::move(result));
+  }
+  active = false;
+  if (problems) {
+    AG_CHECK_STATE(problem.empty() || kind != Kind::Misuse, problem);
+    AG_CHECK(problem.empty() || kind != Kind::BadValue, problem);
+    if (!problem.empty()) throw DistributedError(problem);
+    throw DistributedError("DistributedDataParallel: another rank found a problem with its parameters or gradients, "
+                           "or its forward failed (its own error says which); no gradient was averaged");
+  }
+  for (FlatBucket& b : buckets) {
+    if (b.sparse) continue;
+    if (b.dtype == kFloat32) copy_back<float>(b);
+    else copy_back<double>(b);
+  }
+  for (auto& [param, grad] : sparse_results) params[param].set_grad(grad);
+  reduced_since_sync = true;
+  if (!rebuilt) rebuild_buckets();
+}
+
+// After the first step, the buckets follow the order in which rank 0's gradients became ready
+// (those that never did last, in reverse registration order), as PyTorch's rebuild_buckets.
+void DistributedDataParallel::Impl::rebuild_buckets() {
+  rebuilt = true;
+  std::vector<std::int64_t> order;
+  std::vector<char> seen(params.size(), 0);
+  for (std::size_t i : ready_order) {
+    order.push_back(static_cast<std::int64_t>(i));
+    seen[i] = 1;
+  }
+  for (std::size_t i = params.size(); i-- > 0;)
+    if (!seen[i]) order.push_back(static_cast<std::int64_t>(i));
+  ready_order.clear();
+  MPI_Request request;
+  detail::check_mpi(MPI_Ibcast(order.data(), static_cast<int>(order.size()), MPI_INT64_T, 0, comm, &request),
+                    "DistributedDataParallel (rebuilding the buckets)");
+  wait(request, "the buckets' new order");
+  std::vector<std::size_t> ids(order.begin(), order.end());
+  build_buckets(ids);
+}
+
+void DistributedDataParallel::Impl::broadcast_buffers() {
+  for (const Tensor& t : module->buffers()) {
+    if (!t.is_contiguous() || t.numel() == 0) {
+      broadcast(t, 0);
+      continue;
     }
-  return {};
+    AG_CHECK(t.numel() <= INT_MAX, "DistributedDataParallel: a buffer of ", t.numel(), " elements is larger than one "
+             "MPI call can carry");
+    MPI_Request request;
+    detail::check_mpi(MPI_Ibcast(t.mutable_raw_data(), static_cast<int>(t.numel()), detail::mpi_type(t.dtype()), 0,
+                                 comm, &request),
+                      "DistributedDataParallel::forward (broadcast_buffers)");
+    wait(request, "a buffer's broadcast");
+    t.mark_modified();
+  }
+}
+
+// The leaves reachable from `output` through its graph; the parameters not among them are unused.
+void DistributedDataParallel::Impl::find_unused(const Tensor& output) {
+  std::set<const void*> leaves, seen;
+  std::vector<const Node*> stack;
+  if (output.grad_fn()) stack.push_back(output.grad_fn().get());
+  else leaves.insert(output.impl());
+  while (!stack.empty()) {
+    const Node* n = stack.back();
+    stack.pop_back();
+    if (!seen.insert(n).second) continue;
+    for (const Edge& e : n->next_functions()) {
+      if (e.fn) stack.push_back(e.fn.get());
+      else if (e.leaf) leaves.insert(e.leaf.get());
+    }
+  }
+  unused.assign(params.size(), 0);
+  for (std::size_t i = 0; i < params.size(); ++i) unused[i] = leaves.count(params[i].impl()) == 0;
 }
 
 // ---- construction -------------------------------------------------------------------------------
@@ -232,71 +559,67 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> mod
 }
 
 DistributedDataParallel::DistributedDataParallel(nn::Module& module, const DDPOptions& options)
-    : impl_(std::make_unique<Impl>()), module_(&module) {
+    : impl_(std::make_shared<Impl>()), module_(&module) {
   AG_CHECK(options.bucket_cap_mb() > 0, "DistributedDataParallel: bucket_cap_mb must be > 0, got ",
            options.bucket_cap_mb());
-  detail::comm("DistributedDataParallel");  // throws a clear error without an Environment
+  AG_CHECK(options.first_bucket_cap_mb() > 0, "DistributedDataParallel: first_bucket_cap_mb must be > 0, got ",
+           options.first_bucket_cap_mb());
+  AG_CHECK(options.timeout().count() > 0, "DistributedDataParallel: timeout must be > 0 s, got ",
+           options.timeout().count(), " s");
+  Impl& impl = *impl_;
+  impl.comm = detail::comm("DistributedDataParallel");  // throws a clear error without an Environment
+  impl.world = world_size();
+  impl.options = options;
+  impl.module = &module;
   check_same_model(module, options.broadcast_buffers());
   broadcast_parameters(module, 0);
   if (options.broadcast_buffers()) broadcast_parameters(module.buffers(), 0);
 
   for (auto& [name, p] : trained_parameters(module)) {
-    impl_->names.push_back(name);
-    impl_->params.push_back(p);
+    impl.names.push_back(name);
+    impl.params.push_back(p);
   }
   // The weights whose gradients will be sparse, as PyTorch's DDP finds them: those of the
   // Embeddings built with sparse(true). Each gets a bucket of its own.
-  std::set<const TensorImpl*> sparse_weights;
   for (const auto& [name, m] : module.named_modules())
     if (const auto* emb = dynamic_cast<const nn::Embedding*>(m.get()); emb && emb->options.sparse())
-      sparse_weights.insert(emb->weight.impl());
-  // Parameters fill buckets in parameters() order, one open bucket per dtype.
-  const double cap_bytes = options.bucket_cap_mb() * 1024 * 1024;
-  std::map<Dtype, std::size_t> open;
-  auto& buckets = impl_->buckets;
-  for (std::size_t i = 0; i < impl_->params.size(); ++i) {
-    const Tensor& p = impl_->params[i];
-    if (sparse_weights.count(p.impl())) {
-      buckets.push_back({p.dtype(), {{i, 0}}, p.numel(), Tensor(), true});
-      continue;
-    }
-    const double bytes = static_cast<double>(p.numel()) * static_cast<double>(element_size(p.dtype()));
-    auto it = open.find(p.dtype());
-    if (it == open.end() || static_cast<double>(buckets[it->second].numel * element_size(p.dtype())) + bytes > cap_bytes) {
-      buckets.push_back({p.dtype(), {}, 0, Tensor()});
-      it = open.insert_or_assign(p.dtype(), buckets.size() - 1).first;
-    }
-    auto& b = buckets[it->second];
-    b.slots.push_back({i, b.numel});
-    b.numel += p.numel();
-  }
-  for (auto& b : buckets) {
-    if (b.sparse) continue;
-    const std::int64_t total = b.numel + static_cast<std::int64_t>(b.slots.size()) + 1;
-    AG_CHECK(total <= INT_MAX, "DistributedDataParallel: a bucket of ", total,
-             " elements is larger than one MPI call can carry (2^31 - 1); split the parameter");
-    b.flat = empty({total}, b.dtype);
-  }
+      impl.sparse_weights.insert(emb->weight.impl());
+  // Reverse registration order: a feed-forward model's last layers get their gradients first.
+  std::vector<std::size_t> order(impl.params.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = order.size() - 1 - i;
+  impl.build_buckets(order);
 
-  std::shared_ptr<NoSyncGuard::State> state = impl_->state;
-  for (const Tensor& p : impl_->params) {
-    impl_->hooks.push_back(p.register_hook([state](const Tensor&) {
-      if (state->no_sync_depth == 0) state->backward_pending = true;
-      return Tensor();  // keep the gradient as it is
+  std::weak_ptr<Impl> weak = impl_;
+  impl.self = weak;
+  for (std::size_t i = 0; i < impl.params.size(); ++i)
+    impl.hooks.push_back(impl.params[i].register_post_accumulate_grad_hook([weak, i](const Tensor&) {
+      if (auto self = weak.lock()) self->grad_ready(i);
     }));
-  }
 }
 
-DistributedDataParallel::~DistributedDataParallel() {
-  if (impl_)
-    for (HookHandle& h : impl_->hooks) h.remove();
+// Parting with the hooks; a reduction left in flight keeps its buffers alive (MPI may still
+// write into them) and tells the Environment to end the job rather than wait in MPI_Finalize.
+void DistributedDataParallel::release() {
+  if (!impl_) return;
+  for (HookHandle& h : impl_->hooks) h.remove();
+  if (impl_->active) {
+    impl_->broken = "a DistributedDataParallel was destroyed in the middle of averaging gradients (its backward() "
+                    "failed on this rank)";
+    detail::mark_broken(impl_->broken);
+  }
+  if (!impl_->broken.empty()) {
+    static std::vector<std::shared_ptr<Impl>> in_flight;
+    in_flight.push_back(impl_);
+  }
+  impl_.reset();
 }
+
+DistributedDataParallel::~DistributedDataParallel() { release(); }
 
 DistributedDataParallel::DistributedDataParallel(DistributedDataParallel&&) noexcept = default;
 DistributedDataParallel& DistributedDataParallel::operator=(DistributedDataParallel&& other) noexcept {
   if (this != &other) {
-    if (impl_)
-      for (HookHandle& h : impl_->hooks) h.remove();
+    release();
     impl_ = std::move(other.impl_);
     module_ = other.module_;
   }
@@ -307,39 +630,42 @@ DistributedDataParallel& DistributedDataParallel::operator=(DistributedDataParal
 
 Tensor DistributedDataParallel::forward(const Tensor& input) {
   AG_CHECK_STATE(impl_, "DistributedDataParallel::forward: this wrapper was moved from");
-  AG_CHECK_STATE(!impl_->state->backward_pending,
-                 "DistributedDataParallel::forward: the gradients of the last backward() were not averaged across "
-                 "ranks; call sync_gradients() after backward() and before the optimizer step (or run backward "
-                 "inside no_sync() to accumulate gradients over several batches on purpose)");
-  return module_->forward(input);
+  Impl& impl = *impl_;
+  impl.check_usable("forward");
+  if (std::string replaced = impl.replaced_parameters(); !replaced.empty()) throw std::logic_error(replaced);
+  if (impl.active) {
+    // The last backward failed on this rank after its first gradient: some buckets may be in
+    // flight, and the other ranks wait for the rest.
+    impl.fail("DistributedDataParallel::forward: the last backward() failed on this rank in the middle of averaging "
+              "the gradients, so the ranks can no longer agree on their collectives");
+  }
+  impl.forward_in_no_sync = impl.state->no_sync_depth > 0;
+  if (impl.options.broadcast_buffers() && impl.world > 1) impl.broadcast_buffers();
+  Tensor out;
+  try {
+    out = module_->forward(input);
+  } catch (const std::exception& e) {
+    if (GradMode::is_enabled()) impl.forward_failure = e.what();  // a training step this rank will not reduce
+    throw;
+  }
+  if (impl.options.find_unused_parameters() && !impl.forward_in_no_sync && GradMode::is_enabled()) impl.find_unused(out);
+  else impl.unused.clear();
+  return out;
 }
 
 void DistributedDataParallel::sync_gradients() {
   AG_CHECK_STATE(impl_, "DistributedDataParallel::sync_gradients: this wrapper was moved from");
+  impl_->check_usable("sync_gradients");
+  if (std::string replaced = impl_->replaced_parameters(); !replaced.empty()) throw std::logic_error(replaced);
   AG_CHECK_STATE(impl_->state->no_sync_depth == 0,
                  "DistributedDataParallel::sync_gradients: called inside no_sync(); end the no_sync() scope first");
-  MPI_Comm comm = detail::comm("DistributedDataParallel::sync_gradients");
-  // A problem found on one rank travels in the first bucket's all-reduce, so that every rank
-  // stops at the same point instead of the others waiting for a rank that has thrown.
-  const Impl::Problem problem = impl_->local_problem(*module_);
-  const int world = world_size();
-  for (std::size_t i = 0; i < impl_->buckets.size(); ++i) {
-    auto& b = impl_->buckets[i];
-    const bool problem_here = i == 0 && !problem.message.empty();
-    bool ok;
-    if (b.sparse)
-      ok = b.dtype == kFloat32 ? impl_->sync_sparse_bucket<float>(b, comm, world, problem_here)
-                               : impl_->sync_sparse_bucket<double>(b, comm, world, problem_here);
-    else
-      ok = b.dtype == kFloat32 ? impl_->sync_bucket<float>(b, comm, world, problem_here)
-                               : impl_->sync_bucket<double>(b, comm, world, problem_here);
-    if (ok) continue;
-    AG_CHECK_STATE(!problem.misuse, problem.message);
-    AG_CHECK(problem.message.empty(), problem.message);
-    throw DistributedError("DistributedDataParallel::sync_gradients: another rank found a problem with its "
-                           "parameters or gradients (its own error says which); no gradient was changed");
+  Impl& impl = *impl_;
+  // A rank that ran no backward since the last call (no rows of this batch) still takes part.
+  if (!impl.reduced_since_sync) {
+    impl.begin_reduction();
+    impl.finish_reduction();
   }
-  impl_->state->backward_pending = false;
+  impl.reduced_since_sync = false;
 }
 
 DistributedDataParallel::NoSyncGuard::NoSyncGuard(std::shared_ptr<State> state) : state_(std::move(state)) {
@@ -362,5 +688,7 @@ std::vector<Bucket> DistributedDataParallel::buckets() const {
   }
   return out;
 }
+
+double DistributedDataParallel::communication_wait_seconds() const { return impl_ ? impl_->wait_seconds : 0; }
 
 }  // namespace ag::distributed

@@ -17,8 +17,7 @@
 //         sampler.set_epoch(epoch);
 //         for (batch of sampler.indices()) {
 //           opt.zero_grad();
-//           ag::cross_entropy(ddp(x), y).backward();
-//           ddp.sync_gradients();                               // averaged over all ranks
+//           ag::cross_entropy(ddp(x), y).backward();          // gradients averaged over all ranks
 //           opt.step();
 //         }
 //         dist::save_on_rank0([&] { ag::save_archive(checkpoint(*model, opt), "ckpt.ag"); });

@@ -2,6 +2,7 @@
 
 #include "ag/distributed/environment.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <string>
@@ -20,6 +21,7 @@ struct World {
   int rank = 0;
   int size = 1;
   bool debug = false;
+  std::string broken;  // why collectives were left unfinished, when they were
 };
 
 World& world() {
@@ -49,6 +51,10 @@ void check_mpi(int code, const char* what) {
   const World& w = world();
   throw DistributedError(ag::detail::cat("ag::distributed::", what, ": MPI error ", code, " on rank ", w.rank,
                                          " of ", w.size, ": ", len > 0 ? std::string(text, len) : "(no description)"));
+}
+
+void mark_broken(const std::string& why) {
+  if (world().broken.empty()) world().broken = why;
 }
 
 MPI_Datatype mpi_type(Dtype dtype) {
@@ -123,6 +129,13 @@ void Environment::start(int* argc, char*** argv) {
 Environment::~Environment() {
   World& w = world();
   w.active = false;
+  if (!w.broken.empty()) {
+    // MPI_Finalize would wait for collectives that the ranks will never finish together.
+    std::fprintf(stderr, "ag::distributed: rank %d of %d ends the job (MPI_Abort): %s\n", w.rank, w.size,
+                 w.broken.c_str());
+    std::fflush(stderr);
+    MPI_Abort(w.comm, 1);
+  }
   // Freeing the communicator and finalizing both wait for the other ranks; while an exception
   // unwinds they may be stuck in a collective this rank will never join, so leave MPI as it is.
   if (std::uncaught_exceptions() > 0) return;

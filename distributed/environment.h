@@ -25,7 +25,10 @@ class DistributedError : public std::runtime_error {
 /// every MPI failure becomes a DistributedError. If MPI was already started by the program,
 /// Environment uses it and leaves finalizing to the program. While an exception unwinds through
 /// the Environment, MPI is not finalized (finalizing waits for the other ranks, which may be
-/// blocked in a collective): the process ends unfinalized and mpirun stops the whole job.
+/// blocked in a collective): the process ends unfinalized and mpirun stops the whole job. When a
+/// DistributedDataParallel left collectives unfinished (a rank failed or timed out mid-step), the
+/// destructor prints why and ends the whole job with MPI_Abort instead of finalizing, which
+/// would wait for the other ranks forever.
 ///
 ///     int main(int argc, char** argv) {
 ///       ag::distributed::Environment env(argc, argv);

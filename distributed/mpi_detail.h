@@ -20,6 +20,11 @@ MPI_Comm comm(const char* what);
 /// MPI_SUCCESS.
 void check_mpi(int code, const char* what);
 
+/// Records that this rank left collectives on ag's communicator that can never complete (a
+/// failure mid-step): the Environment then ends the job with MPI_Abort, printing `why`, instead
+/// of waiting forever in MPI_Finalize.
+void mark_broken(const std::string& why);
+
 /// The MPI datatype of an ag dtype.
 MPI_Datatype mpi_type(Dtype dtype);
 

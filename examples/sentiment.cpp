@@ -456,7 +456,7 @@ int train(Settings s) {
         l.backward();
       } else {
         // This rank's rows of the batch. Its loss is its share of the batch's mean, scaled by the
-        // number of ranks because sync_gradients averages: the result is the whole batch's gradient.
+        // number of ranks because DDP averages: the result is the whole batch's gradient.
         const auto n_rows = static_cast<std::size_t>(labels.size(0));
         auto [lo, hi] = par.share(n_rows);
         if (hi > lo) {

@@ -116,6 +116,96 @@ TEST(Hooks, PostAccumulateGradHooksRunAfterTheGradIsUpdated) {
                                       {"register_post_accumulate_grad_hook", "leaf", "[3]"});
 }
 
+TEST(Hooks, ALeafsGradIsAccumulatedAsSoonAsTheLastNodeFeedingItHasRun) {
+  // sum(w2 * (w1 * x)): MulBackward(w2, y) runs before MulBackward(w1, x), so w2's .grad is in
+  // place (and its post-accumulate hook has run) while the pass still has y's node to run.
+  Tensor x = tensor({1.0, 2.0}, kFloat64);
+  Tensor w1 = tensor({3.0, 4.0}, kFloat64).requires_grad_(true);
+  Tensor w2 = tensor({5.0, 6.0}, kFloat64).requires_grad_(true);
+  std::vector<std::string> order;
+  w1.register_post_accumulate_grad_hook([&](const Tensor&) { order.push_back("w1"); });
+  w2.register_post_accumulate_grad_hook([&](const Tensor&) { order.push_back("w2"); });
+  Tensor y = w1 * x;
+  std::vector<double> w2_grad_when_y_runs;
+  y.register_hook([&](const Tensor& g) {
+    order.push_back("y");
+    if (w2.grad().defined()) w2_grad_when_y_runs = w2.grad().to_vector<double>();
+    return g;
+  });
+  (w2 * y).sum().backward();
+  EXPECT_EQ(order, (std::vector<std::string>{"w2", "y", "w1"}));
+  EXPECT_EQ(w2_grad_when_y_runs, (std::vector<double>{3.0, 8.0}));  // y = w1 * x
+  EXPECT_EQ(w1.grad().to_vector<double>(), (std::vector<double>{5.0, 12.0}));
+}
+
+TEST(Hooks, ALeafReachedTwiceGetsOneAccumulationOfBothContributions) {
+  Tensor w = tensor({1.0, 2.0}, kFloat64).requires_grad_(true);
+  int calls = 0;
+  w.register_post_accumulate_grad_hook([&](const Tensor&) { ++calls; });
+  ((w * 2).sum() + (w.exp() * 0 + w * 3).sum()).backward();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(w.grad().to_vector<double>(), (std::vector<double>{5.0, 5.0}));
+}
+
+TEST(QueueCallback, RunsAfterEveryLeafHasItsGradInQueueOrder) {
+  Tensor a = ones({2}).requires_grad_(true), b = ones({3}).requires_grad_(true);
+  std::vector<std::string> log;
+  a.register_post_accumulate_grad_hook([&](const Tensor&) {
+    log.push_back("a");
+    queue_callback([&] {
+      log.push_back(ag::detail::cat("first: b.grad ", b.grad().defined() ? "set" : "unset"));
+      queue_callback([&] { log.push_back("queued by a callback"); });
+    });
+    queue_callback([&] { log.push_back("second"); });
+  });
+  b.register_post_accumulate_grad_hook([&](const Tensor&) { log.push_back("b"); });
+  ((a * 2).sum() + b.sum() * 0).backward();
+  ASSERT_EQ(log.size(), 5u);
+  EXPECT_EQ(log[2], "first: b.grad set");
+  EXPECT_EQ(log[3], "second");
+  EXPECT_EQ(log[4], "queued by a callback");
+  log.clear();
+  (a * 3).sum().backward();  // the callbacks belong to one pass: queued again by this one's hook
+  EXPECT_EQ(log.size(), 4u);
+}
+
+TEST(QueueCallback, OutsideABackwardPassIsRefused) {
+  expect_throw_with<std::logic_error>([] { queue_callback([] {}); }, {"queue_callback", "no backward pass"});
+}
+
+TEST(QueueCallback, ANestedPassRunsItsOwnCallbacksTheOuterOnesWaitForTheOuterPass) {
+  Tensor w = ones({2}).requires_grad_(true);
+  std::vector<std::string> log;
+  Tensor inner_leaf = ones({2}).requires_grad_(true);
+  inner_leaf.register_post_accumulate_grad_hook([&](const Tensor&) {
+    queue_callback([&] { log.push_back("inner done"); });
+  });
+  w.register_post_accumulate_grad_hook([&](const Tensor&) {
+    queue_callback([&] { log.push_back("outer done"); });
+    AutoGradMode on(true);  // hooks run without grad mode
+    (inner_leaf * 2).sum().backward();
+    log.push_back("inner returned");
+  });
+  (w * 2).sum().backward();
+  EXPECT_EQ(log, (std::vector<std::string>{"inner done", "inner returned", "outer done"}));
+}
+
+TEST(QueueCallback, APassThatThrowsRunsNone) {
+  // v's node is newer than y's, so v has its .grad (and has queued the callback) before y's hook throws.
+  Tensor w = ones({2}).requires_grad_(true), v = ones({2}).requires_grad_(true);
+  bool queued = false, ran = false;
+  v.register_post_accumulate_grad_hook([&](const Tensor&) {
+    queued = true;
+    queue_callback([&] { ran = true; });
+  });
+  Tensor y = w * 2;
+  y.register_hook([](const Tensor&) -> Tensor { throw std::runtime_error("hook failed"); });
+  Tensor loss = (y.sum() + (v * 3).sum());
+  EXPECT_THROW(loss.backward(), std::runtime_error);
+  EXPECT_TRUE(queued);
+  EXPECT_FALSE(ran);
+}
+
 TEST(Anomaly, ANanInBackwardNamesTheNodeTheShapesAndTheForwardOp) {
   Tensor x = tensor({1.0, 0.0, 4.0}, TensorOptions(kFloat64).requires_grad(true));
   DetectAnomalyGuard anomaly;

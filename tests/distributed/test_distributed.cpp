@@ -32,12 +32,19 @@ namespace dist = ag::distributed;
 // call from ag_distributed, count, and forward to the real PMPI_ functions.
 
 static int g_allreduce_calls = 0;
+static int g_iallreduce_calls = 0;
 static int g_bcast_calls = 0;
 
 extern "C" int MPI_Allreduce(const void* sendbuf, void* recvbuf, int count, MPI_Datatype datatype, MPI_Op op,
                              MPI_Comm comm) {
   ++g_allreduce_calls;
   return PMPI_Allreduce(sendbuf, recvbuf, count, datatype, op, comm);
+}
+
+extern "C" int MPI_Iallreduce(const void* sendbuf, void* recvbuf, int count, MPI_Datatype datatype, MPI_Op op,
+                              MPI_Comm comm, MPI_Request* request) {
+  ++g_iallreduce_calls;
+  return PMPI_Iallreduce(sendbuf, recvbuf, count, datatype, op, comm, request);
 }
 
 extern "C" int MPI_Bcast(void* buffer, int count, MPI_Datatype datatype, int root, MPI_Comm comm) {
@@ -471,44 +478,68 @@ TEST(DistributedDataParallel, AveragesGradientsAcrossRanks) {
   LinearNoBias net;
   dist::DistributedDataParallel ddp(*net.model);
   Tensor x = tensor({{1.0f, 2.0f, 3.0f}}) * static_cast<float>(me() + 1);
-  ddp(x).sum().backward();
-  ddp.sync_gradients();
+  ddp(x).sum().backward();  // averages: nothing else to call
   const float mean = (world() + 1) / 2.0f;
+  EXPECT_TENSOR_EQ(net.model->weight.grad(), tensor({{1.0f, 2.0f, 3.0f}, {1.0f, 2.0f, 3.0f}}) * mean);
+  ddp.sync_gradients();  // kept for older code: changes nothing
   EXPECT_TENSOR_EQ(net.model->weight.grad(), tensor({{1.0f, 2.0f, 3.0f}, {1.0f, 2.0f, 3.0f}}) * mean);
 }
 
-TEST(DistributedDataParallel, TinyBucketCapGivesSeveralBucketsOneAllreduceEach) {
-  dist::set_debug(false);
+TEST(DistributedDataParallel, BucketsFollowReverseRegistrationOrderWithASmallerFirstBucket) {
   manual_seed(3);
   nn::Sequential model(std::make_shared<nn::Linear>(4, 3), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(3, 2));
-  // Gradient bytes: 0.weight 48, 0.bias 12, 2.weight 24, 2.bias 8. A 40-byte cap: 0.weight alone
-  // (larger than the cap), then 0.bias + 2.weight (36), then 2.bias (36 + 8 > 40).
-  dist::DistributedDataParallel tiny(model, dist::DDPOptions().bucket_cap_mb(40.0 / (1024 * 1024)));
+  // Gradient bytes, last registered first: 2.bias 8, 2.weight 24, 0.bias 12, 0.weight 48. A bucket
+  // closes once it holds its limit: 8 bytes for the first, 30 for the others.
+  const double byte = 1.0 / (1024 * 1024);
+  std::vector<Tensor> tiny_grads;
+  Tensor x = randn({5, 4}), y = randint(0, 2, {5});
+  {
+  dist::DistributedDataParallel tiny(model, dist::DDPOptions().first_bucket_cap_mb(8 * byte).bucket_cap_mb(30 * byte));
   auto buckets = tiny.buckets();
   ASSERT_EQ(buckets.size(), 3u);
-  EXPECT_EQ(buckets[0].parameter_names, std::vector<std::string>({"0.weight"}));
-  EXPECT_EQ(buckets[1].parameter_names, std::vector<std::string>({"0.bias", "2.weight"}));
-  EXPECT_EQ(buckets[2].parameter_names, std::vector<std::string>({"2.bias"}));
+  EXPECT_EQ(buckets[0].parameter_names, std::vector<std::string>({"2.bias"}));
+  EXPECT_EQ(buckets[1].parameter_names, std::vector<std::string>({"2.weight", "0.bias"}));
+  EXPECT_EQ(buckets[2].parameter_names, std::vector<std::string>({"0.weight"}));
   EXPECT_EQ(buckets[1].numel, 9);
 
-  Tensor x = randn({5, 4}), y = randint(0, 2, {5});
+  int before = g_iallreduce_calls;
   cross_entropy(tiny(x), y).backward();
-  int before = g_allreduce_calls;
-  tiny.sync_gradients();
-  EXPECT_EQ(g_allreduce_calls - before, 3);
-  std::vector<Tensor> tiny_grads;
+  EXPECT_EQ(g_iallreduce_calls - before, 3);  // one per bucket, all during backward
   for (const Tensor& p : model.parameters()) tiny_grads.push_back(p.grad().clone());
+  }  // one wrapper per model at a time: each one's hooks average the gradients
 
-  // The default cap puts the whole model in one bucket: one call, the same gradients.
+  // PyTorch's caps (1 MiB first, then 25 MiB) put this model in one bucket: one call, the same gradients.
   model.zero_grad();
   dist::DistributedDataParallel one(model);
   EXPECT_EQ(one.buckets().size(), 1u);
+  const int before = g_iallreduce_calls;
   cross_entropy(one(x), y).backward();
-  before = g_allreduce_calls;
-  one.sync_gradients();
-  EXPECT_EQ(g_allreduce_calls - before, 1);
+  EXPECT_EQ(g_iallreduce_calls - before, 1);
   auto params = model.parameters();
   for (std::size_t i = 0; i < params.size(); ++i) EXPECT_TRUE(equal(params[i].grad(), tiny_grads[i]));
+}
+
+TEST(DistributedDataParallel, ABucketStartsWhileBackwardIsStillRunning) {
+  manual_seed(4);
+  auto first = std::make_shared<nn::Linear>(4, 3), last = std::make_shared<nn::Linear>(3, 2);
+  nn::Sequential model(first, std::make_shared<nn::ReLU>(), last);
+  const double byte = 1.0 / (1024 * 1024);
+  dist::DistributedDataParallel ddp(model, dist::DDPOptions().first_bucket_cap_mb(32 * byte).bucket_cap_mb(32 * byte));
+  ASSERT_EQ(ddp.buckets().size(), 2u);  // [2.bias, 2.weight], [0.bias, 0.weight]
+  Tensor x = randn({5, 4}), y = randint(0, 2, {5});
+  Tensor hidden = first->forward(x);
+  // The gradient of the first layer's output is computed after the last layer's parameters have
+  // theirs: by then the last layer's bucket is on its way.
+  int started_when_hidden_grad_ran = -1;
+  const int before = g_iallreduce_calls;
+  hidden.register_hook([&](const Tensor& g) {
+    started_when_hidden_grad_ran = g_iallreduce_calls - before;
+    return g;
+  });
+  Tensor out = last->forward(relu(hidden));
+  cross_entropy(out, y).backward();
+  EXPECT_EQ(started_when_hidden_grad_ran, 1);
+  EXPECT_EQ(g_iallreduce_calls - before, 2);
 }
 
 TEST(DistributedDataParallel, EachDtypeHasItsOwnBuckets) {
@@ -521,12 +552,11 @@ TEST(DistributedDataParallel, EachDtypeHasItsOwnBuckets) {
   auto buckets = ddp.buckets();
   ASSERT_EQ(buckets.size(), 2u);
   EXPECT_EQ(buckets[0].dtype, kFloat32);
-  EXPECT_EQ(buckets[0].parameter_names, std::vector<std::string>({"a", "c"}));
+  EXPECT_EQ(buckets[0].parameter_names, std::vector<std::string>({"c", "a"}));
   EXPECT_EQ(buckets[1].dtype, kFloat64);
+  int before = g_iallreduce_calls;
   (mixed.a.sum() + mixed.b.sum().to(kFloat32) * 2 + mixed.c.sum()).backward();
-  int before = g_allreduce_calls;
-  ddp.sync_gradients();
-  EXPECT_EQ(g_allreduce_calls - before, 2);
+  EXPECT_EQ(g_iallreduce_calls - before, 2);
   EXPECT_TENSOR_EQ(mixed.b.grad(), full({2}, 2.0, kFloat64));
 }
 
@@ -540,10 +570,9 @@ TEST(DistributedDataParallel, ParameterWithoutGradientOnSomeRanksStillTakesPart)
   } heads;
   dist::DistributedDataParallel ddp(heads);
   Tensor x = full({1, 3}, me() + 1.0);
+  int before = g_iallreduce_calls;
   ddp(x).sum().backward();
-  int before = g_allreduce_calls;
-  ddp.sync_gradients();
-  EXPECT_EQ(g_allreduce_calls - before, 1);  // the same single call on every rank
+  EXPECT_EQ(g_iallreduce_calls - before, 1);  // the same single call on every rank
   const double n = world();
   // d sum(W x + b) / dW = ones ⊗ x, / db = ones; averaged over all n ranks.
   EXPECT_TRUE(allclose(heads.a->weight.grad(), full({2, 3}, 1.0 / n)));
@@ -562,19 +591,15 @@ TEST(DistributedDataParallel, ParameterWithoutGradientOnSomeRanksStillTakesPart)
     if (p.grad().defined()) EXPECT_TRUE(identical_on_all_ranks(p.grad()));
 }
 
-TEST(DistributedDataParallel, ForwardAfterAnUnsyncedBackwardThrows) {
+TEST(DistributedDataParallel, ARankWithoutBackwardTakesPartThroughSyncGradients) {
   LinearNoBias net;
   dist::DistributedDataParallel ddp(*net.model);
-  Tensor x = ones({1, 3});
-  ddp(x).sum().backward();
-  try {
-    ddp(x);
-    FAIL() << "forward accepted unsynced gradients";
-  } catch (const std::logic_error& e) {
-    EXPECT_NE(std::string(e.what()).find("call sync_gradients() after backward()"), std::string::npos) << e.what();
+  for (int step = 0; step < 2; ++step) {
+    net.model->zero_grad();
+    if (me() == 0) ddp(tensor({{1.0f, 2.0f, 3.0f}})).sum().backward();  // the other ranks have no rows
+    ddp.sync_gradients();
+    EXPECT_TENSOR_EQ(net.model->weight.grad(), tensor({{1.0f, 2.0f, 3.0f}, {1.0f, 2.0f, 3.0f}}) / world());
   }
-  ddp.sync_gradients();
-  EXPECT_NO_THROW(ddp(x));
 }
 
 TEST(DistributedDataParallel, NoSyncAccumulatesThenOneSyncAveragesTheSum) {
@@ -583,11 +608,13 @@ TEST(DistributedDataParallel, NoSyncAccumulatesThenOneSyncAveragesTheSum) {
   const float r = me() + 1;
   {
     auto guard = ddp.no_sync();
+    const int before = g_iallreduce_calls;
     ddp(tensor({{1.0f, 2.0f, 3.0f}}) * r).sum().backward();
+    EXPECT_EQ(g_iallreduce_calls, before) << "no communication inside no_sync()";
+    EXPECT_TENSOR_EQ(net.model->weight.grad(), tensor({{1.0f, 2.0f, 3.0f}, {1.0f, 2.0f, 3.0f}}) * r);
     EXPECT_THROW(ddp.sync_gradients(), std::logic_error);
   }
   ddp(tensor({{4.0f, 5.0f, 6.0f}}) * r).sum().backward();
-  ddp.sync_gradients();
   const float mean = (world() + 1) / 2.0f;
   EXPECT_TENSOR_EQ(net.model->weight.grad(), tensor({{5.0f, 7.0f, 9.0f}, {5.0f, 7.0f, 9.0f}}) * mean);
 }
@@ -608,23 +635,26 @@ TEST(DistributedDataParallel, ReplacedParametersAreCaught) {
 TEST(DistributedDataParallel, ABadGradientOnOneRankStopsEveryRankAndChangesNothing) {
   LinearNoBias net;
   dist::DistributedDataParallel ddp(*net.model);
-  ddp(ones({1, 3})).sum().backward();
   const bool culprit = me() == world() - 1;
-  if (culprit) net.model->weight.mutable_grad() = zeros({3, 2});  // transposed by mistake
-  Tensor before = net.model->weight.grad().clone();
+  // A float64 .grad, left by mistake, on the culprit only: backward accumulates into it.
+  if (culprit) net.model->weight.mutable_grad() = zeros({2, 3}, kFloat64);
   try {
-    ddp.sync_gradients();
+    ddp(ones({1, 3})).sum().backward();
     ADD_FAILURE() << "rank " << me() << ": no error";
   } catch (const std::invalid_argument& e) {
     EXPECT_TRUE(culprit) << e.what();
-    EXPECT_NE(std::string(e.what()).find("the gradient of 'weight' is [3, 2] float32 but the parameter is [2, 3]"),
+    EXPECT_NE(std::string(e.what()).find("the gradient of 'weight' is [2, 3] float64 but the parameter is [2, 3] float32"),
               std::string::npos)
         << e.what();
   } catch (const dist::DistributedError& e) {
     EXPECT_FALSE(culprit) << e.what();
     EXPECT_NE(std::string(e.what()).find("another rank found a problem"), std::string::npos) << e.what();
   }
-  EXPECT_TRUE(equal(net.model->weight.grad(), before));
+  EXPECT_TRUE(allclose(net.model->weight.grad().to(kFloat32), ones({2, 3}))) << "the local gradient, not averaged";
+  // The next step works again on every rank.
+  net.model->weight.set_grad({});
+  ddp(ones({1, 3})).sum().backward();
+  EXPECT_TENSOR_EQ(net.model->weight.grad(), ones({2, 3}));
 }
 
 TEST(DistributedDataParallel, DifferentModelsOnDifferentRanksAreCaught) {
@@ -721,6 +751,195 @@ INSTANTIATE_TEST_SUITE_P(Ddp, TrainingMatchesOneProcess,
                            return std::string(dtype_name(info.param.dtype)) +
                                   (info.param.opt == Opt::SGD ? "_SGD" : "_Adam");
                          });
+
+// ---- overlap: the same numbers as after backward, and as one process --------------------------
+
+/// Every parameter of `a` against the same-named one of `b`: the largest relative difference.
+double worst_difference(const nn::Module& a, const nn::Module& b) {
+  auto got = a.named_parameters(), want = b.named_parameters();
+  double worst = 0;
+  for (const auto& [name, p] : got) worst = std::max(worst, relative_difference(p, *want.find(name)));
+  return worst;
+}
+
+/// This rank's rows of a global batch (contiguous shards of equal size).
+Tensor shard_of(const Tensor& t) {
+  const std::int64_t n = t.size(0) / world();
+  return t.narrow(0, me() * n, n);
+}
+
+TEST(DdpOverlap, EqualsTheNonOverlappedReductionAndOneProcessOnTheGlobalBatch) {
+  const double byte = 1.0 / (1024 * 1024);
+  // Several small buckets, so that some start while backward still runs.
+  const auto small = dist::DDPOptions().first_bucket_cap_mb(30 * byte).bucket_cap_mb(300 * byte);
+  manual_seed(31);
+  auto reference = small_mlp(kFloat64);
+  manual_seed(31 + me());
+  auto overlapped = small_mlp(kFloat64);
+  manual_seed(31 + me());
+  auto after = small_mlp(kFloat64);
+  // Both start from rank 0's weights, the reference's.
+  dist::DistributedDataParallel ddp(overlapped, small), ddp_after(after, dist::DDPOptions(small).overlap(false));
+  EXPECT_GE(ddp.buckets().size(), 3u);
+  optim::SGD ref_opt(reference->parameters(), optim::SGDOptions(0.1).momentum(0.9)),
+      opt(overlapped->parameters(), optim::SGDOptions(0.1).momentum(0.9)),
+      opt_after(after->parameters(), optim::SGDOptions(0.1).momentum(0.9));
+  const std::int64_t global_batch = 8 * world();
+  Generator data(7);
+  for (int step = 0; step < 5; ++step) {
+    Tensor x = randn({global_batch, 8}, kFloat64, &data), y = randint(0, 4, {global_batch}, kInt64, &data);
+    ref_opt.zero_grad();
+    cross_entropy((*reference)(x), y).backward();
+    ref_opt.step();
+    opt.zero_grad();
+    cross_entropy(ddp(shard_of(x)), shard_of(y)).backward();
+    opt.step();
+    opt_after.zero_grad();
+    cross_entropy(ddp_after(shard_of(x)), shard_of(y)).backward();
+    opt_after.step();
+  }
+  EXPECT_LE(worst_difference(*overlapped, *after), 1e-12);
+  EXPECT_LE(worst_difference(*overlapped, *reference), 1e-12);
+  for (const Tensor& p : overlapped->parameters()) EXPECT_TRUE(identical_on_all_ranks(p));
+}
+
+/// a and c are used, b never is: `c(relu(a(x)))`.
+struct WithUnusedBranch : nn::Module {
+  std::shared_ptr<nn::Linear> a = register_module("a", std::make_shared<nn::Linear>(4, 3));
+  std::shared_ptr<nn::Linear> b = register_module("b", std::make_shared<nn::Linear>(4, 3));
+  std::shared_ptr<nn::Linear> c = register_module("c", std::make_shared<nn::Linear>(3, 2));
+  WithUnusedBranch() { to(kFloat64); }
+  Tensor forward(const Tensor& x) override { return (*c)(relu((*a)(x))); }
+};
+
+TEST(DdpOverlap, UnusedParametersWithAndWithoutFindUnusedParameters) {
+  const double byte = 1.0 / (1024 * 1024);
+  const auto small = dist::DDPOptions().first_bucket_cap_mb(30 * byte).bucket_cap_mb(30 * byte);
+  manual_seed(41);
+  WithUnusedBranch reference;
+  manual_seed(41);
+  WithUnusedBranch found;
+  manual_seed(41);
+  WithUnusedBranch not_found;
+  dist::DistributedDataParallel ddp_found(found, dist::DDPOptions(small).find_unused_parameters(true)),
+      ddp_not_found(not_found, small);
+  const std::int64_t global_batch = 4 * world();
+  Generator data(8);
+  for (int step = 0; step < 3; ++step) {
+    Tensor x = randn({global_batch, 4}, kFloat64, &data);
+    for (nn::Module* m : {static_cast<nn::Module*>(&reference), static_cast<nn::Module*>(&found),
+                          static_cast<nn::Module*>(&not_found)})
+      m->zero_grad();
+    reference(x).pow(2).mean().backward();
+    const int before = g_iallreduce_calls, buckets = static_cast<int>(ddp_found.buckets().size());
+    ddp_found(shard_of(x)).pow(2).mean().backward();
+    EXPECT_EQ(g_iallreduce_calls - before, buckets);
+    ddp_not_found(shard_of(x)).pow(2).mean().backward();
+    for (nn::Module* m : {static_cast<nn::Module*>(&found), static_cast<nn::Module*>(&not_found)}) {
+      auto got = m->named_parameters(), want = reference.named_parameters();
+      for (const auto& [name, p] : got) {
+        const Tensor& q = *want.find(name);
+        ASSERT_EQ(p.grad().defined(), q.grad().defined()) << name;
+        if (q.grad().defined()) EXPECT_LE(relative_difference(p.grad(), q.grad()), 1e-12) << name;
+      }
+    }
+    EXPECT_FALSE(found.b->weight.grad().defined()) << "no rank had one: it stays undefined";
+  }
+}
+
+TEST(DdpOverlap, NoSyncOverFourMicroBatchesThenOneReductionEqualsOneProcess) {
+  manual_seed(51);
+  auto reference = small_mlp(kFloat64);
+  manual_seed(51);
+  auto model = small_mlp(kFloat64);
+  dist::DistributedDataParallel ddp(model);
+  optim::SGD ref_opt(reference->parameters(), optim::SGDOptions(0.1)), opt(model->parameters(), optim::SGDOptions(0.1));
+  const int micro = 4;
+  const std::int64_t per_micro = 2 * world(), global_batch = micro * per_micro;
+  Generator data(9);
+  for (int step = 0; step < 3; ++step) {
+    Tensor x = randn({global_batch, 8}, kFloat64, &data), y = randint(0, 4, {global_batch}, kInt64, &data);
+    ref_opt.zero_grad();
+    cross_entropy((*reference)(x), y).backward();
+    ref_opt.step();
+    opt.zero_grad();
+    const int before = g_iallreduce_calls, buckets = static_cast<int>(ddp.buckets().size());
+    for (int k = 0; k < micro; ++k) {
+      // Micro-batch k of the global batch; this rank's rows of it. Each loss is a quarter.
+      Tensor xk = x.narrow(0, k * per_micro, per_micro), yk = y.narrow(0, k * per_micro, per_micro);
+      auto loss = [&] { return cross_entropy(ddp(shard_of(xk)), shard_of(yk)) / micro; };
+      if (k < micro - 1) {
+        auto guard = ddp.no_sync();
+        loss().backward();
+        EXPECT_EQ(g_iallreduce_calls, before) << "micro-batch " << k;
+      } else {
+        loss().backward();
+      }
+    }
+    EXPECT_EQ(g_iallreduce_calls - before, buckets);
+    opt.step();
+  }
+  EXPECT_LE(worst_difference(*model, *reference), 1e-12);
+}
+
+/// Registered head first, but used last: its gradients are ready first, against the initial
+/// reverse-registration order.
+struct HeadFirst : nn::Module {
+  std::shared_ptr<nn::Linear> head = register_module("head", std::make_shared<nn::Linear>(6, 3));
+  std::shared_ptr<nn::Linear> body = register_module("body", std::make_shared<nn::Linear>(4, 6));
+  HeadFirst() { to(kFloat64); }
+  Tensor forward(const Tensor& x) override { return (*head)(tanh((*body)(x))); }
+};
+
+TEST(DdpOverlap, GradientsReadyOutOfRegistrationOrderGiveTheSameResultAndRebuildTheBuckets) {
+  const double byte = 1.0 / (1024 * 1024);
+  manual_seed(61);
+  HeadFirst reference;
+  manual_seed(61);
+  HeadFirst model;
+  dist::DistributedDataParallel ddp(model, dist::DDPOptions().first_bucket_cap_mb(20 * byte).bucket_cap_mb(60 * byte));
+  auto first = ddp.buckets();
+  ASSERT_GE(first.size(), 2u);
+  EXPECT_EQ(first[0].parameter_names[0].rfind("body.", 0), 0u) << "reverse registration order at first";
+  optim::SGD ref_opt(reference.parameters(), optim::SGDOptions(0.1)), opt(model.parameters(), optim::SGDOptions(0.1));
+  const std::int64_t global_batch = 4 * world();
+  Generator data(10);
+  for (int step = 0; step < 4; ++step) {
+    Tensor x = randn({global_batch, 4}, kFloat64, &data);
+    ref_opt.zero_grad();
+    reference(x).pow(2).mean().backward();
+    ref_opt.step();
+    opt.zero_grad();
+    ddp(shard_of(x)).pow(2).mean().backward();
+    opt.step();
+    if (step == 0) {
+      auto rebuilt = ddp.buckets();
+      ASSERT_FALSE(rebuilt.empty());
+      EXPECT_EQ(rebuilt[0].parameter_names[0].rfind("head.", 0), 0u) << "the order gradients became ready in";
+      EXPECT_EQ(rebuilt.back().parameter_names.back().rfind("body.", 0), 0u);
+    }
+  }
+  EXPECT_LE(worst_difference(model, reference), 1e-12);
+}
+
+/// y = x * scale, scale a buffer.
+struct Scaled : nn::Module {
+  nn::Parameter& w = register_parameter("w", ones({2}, kFloat64));
+  Tensor& scale = register_buffer("scale", ones({1}, kFloat64));
+  Tensor forward(const Tensor& x) override { return x * w * scale; }
+};
+
+TEST(DdpOverlap, BroadcastBuffersCopiesRank0sBuffersAtEveryForward) {
+  Scaled model, kept;
+  dist::DistributedDataParallel ddp(model), ddp_kept(kept, dist::DDPOptions().broadcast_buffers(false));
+  model.scale.fill_(me() + 2.0);
+  kept.scale.fill_(me() + 2.0);
+  Tensor out = ddp(ones({2}, kFloat64));
+  EXPECT_EQ(model.scale.item<double>(), 2.0) << "rank 0's value";
+  EXPECT_TRUE(equal(out, full({2}, 2.0, kFloat64)));
+  ddp_kept(ones({2}, kFloat64));
+  EXPECT_EQ(kept.scale.item<double>(), me() + 2.0) << "broadcast_buffers(false): each rank its own";
+}
 
 // ---- checkpoints ----------------------------------------------------------------------------------
 
@@ -892,9 +1111,10 @@ TEST(DistributedDataParallel, SparseEmbeddingGradientsAreGatheredAndTrainAsOnePr
   dist::DistributedDataParallel ddp(model);
   const auto buckets = ddp.buckets();
   ASSERT_EQ(buckets.size(), 2u);
-  EXPECT_TRUE(buckets[0].sparse);
-  EXPECT_EQ(buckets[0].parameter_names, std::vector<std::string>{"0.weight"});
-  EXPECT_FALSE(buckets[1].sparse);
+  EXPECT_FALSE(buckets[0].sparse);
+  EXPECT_EQ(buckets[0].parameter_names, (std::vector<std::string>{"1.bias", "1.weight"}));
+  EXPECT_TRUE(buckets[1].sparse);
+  EXPECT_EQ(buckets[1].parameter_names, std::vector<std::string>{"0.weight"});
   auto emb_of = [](nn::Sequential& m) { return m.parameters()[0]; };
   auto head_of = [](nn::Sequential& m) { return std::vector<Tensor>{m.parameters()[1], m.parameters()[2]}; };
   optim::SparseAdam adam_alone({emb_of(*alone)}, optim::SparseAdamOptions(0.1)), adam({emb_of(*model)}, optim::SparseAdamOptions(0.1));
@@ -928,9 +1148,8 @@ TEST(DistributedDataParallel, SparseEmbeddingGradientsAreGatheredAndTrainAsOnePr
 TEST(DistributedDataParallel, ASparseGradientInADenseBucketIsRefusedOnEveryRank) {
   LinearNoBias net;
   dist::DistributedDataParallel ddp(*net.model);
-  embedding(net.model->weight, tensor({1, 0}), EmbeddingFuncOptions().sparse(true)).sum().backward();
   try {
-    ddp.sync_gradients();
+    embedding(net.model->weight, tensor({1, 0}), EmbeddingFuncOptions().sparse(true)).sum().backward();
     ADD_FAILURE() << "rank " << me() << ": no error";
   } catch (const std::invalid_argument& e) {
     const std::string msg = e.what();
