@@ -143,10 +143,12 @@ class GraphTask {
 
  private:
   static constexpr std::uint32_t kNoTask = ~std::uint32_t(0);
+  static constexpr std::uint32_t kLeaf = std::uint32_t(1) << 31;  // next[i] = kLeaf | sink: a leaf's edge (backward)
+  static bool is_task(std::uint32_t next) { return next < kLeaf; }
   struct NodeTask {
     Node* node;
     Grads grads;                      // one per output of the node, summed over the edges into it
-    SmallVector<std::uint32_t, 2> next;  // per edge of the node: the task of its node (kNoTask: a leaf or none)
+    SmallVector<std::uint32_t, 2> next;  // per edge: the task of its node, kLeaf | the sink of its leaf, or kNoTask
     std::int32_t deps = 0;
     bool needed = true;
   };
@@ -186,7 +188,9 @@ class GraphTask {
           if (fresh_) stack.push_back(k);
           ++tasks_[k].deps;
         } else if (e.leaf && !inputs_) {
-          ++sinks_[leaf_sink(e.leaf)].deps;
+          const std::size_t sink = leaf_sink(e.leaf);
+          ++sinks_[sink].deps;
+          k = kLeaf | static_cast<std::uint32_t>(sink);
         }
         tasks_[from].next.push_back(k);  // the walk finds each edge's task here, without a lookup
       }
@@ -215,7 +219,7 @@ class GraphTask {
       ready.pop_back();
       order.push_back(k);
       for (std::uint32_t next : tasks_[k].next)
-        if (next != kNoTask && --remaining[next] == 0) ready.push_back(next);
+        if (is_task(next) && --remaining[next] == 0) ready.push_back(next);
     }
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       NodeTask& t = tasks_[*it];
@@ -264,7 +268,7 @@ class GraphTask {
       ready.pop_back();
       run_node(k);
       for (std::uint32_t next : tasks_[k].next)
-        if (next != kNoTask && --tasks_[next].deps == 0) {
+        if (is_task(next) && --tasks_[next].deps == 0) {
           ready.push_back(next);
           std::push_heap(ready.begin(), ready.end(), newest);
         }
@@ -273,14 +277,14 @@ class GraphTask {
 
   void run_node(std::size_t k) {
     run_node_body(k);
-    if (!inputs_) release_leaves(*tasks_[k].node);
+    if (!inputs_) release_leaves(k);
   }
 
   /// backward: the node has run; a leaf it was the last to feed gets its .grad now.
-  void release_leaves(const Node& n) {
-    for (const Edge& e : n.next_functions()) {
-      if (e.fn || !e.leaf) continue;
-      Sink& s = sinks_[leaf_sinks_.find(e.leaf.get())];
+  void release_leaves(std::size_t k) {
+    for (std::uint32_t next : tasks_[k].next) {
+      if (next == kNoTask || is_task(next)) continue;
+      Sink& s = sinks_[next & ~kLeaf];
       if (--s.deps == 0 && s.grad.defined()) detail::accumulate_into_leaf(s.leaf, std::move(s.grad), create_graph_);
     }
   }
@@ -363,8 +367,8 @@ class GraphTask {
     if (AnomalyMode::is_enabled()) check_finite(n, result);
   }
 
-  /// Routes a gradient along an edge (whose node's task is `task`, when known): into the next
-  /// node's output slot, or a sink.
+  /// Routes a gradient along an edge (`task`: what discover noted for it, the task of its node or
+  /// the sink of its leaf, when known): into the next node's output slot, or a sink.
   void send(const Edge& e, Tensor g, const char* from, std::uint32_t task = kNoTask) {
     const Shape& want = e.fn ? e.fn->shape(e.input_nr) : e.leaf->shape;
     const Dtype want_dtype = e.fn ? e.fn->dtype(e.input_nr) : e.leaf->dtype;
@@ -373,13 +377,13 @@ class GraphTask {
                    " for an input of shape ", want);
     if (gi.dtype != want_dtype) g = g.to(want_dtype);
     if (e.fn) {
-      NodeTask& t = tasks_[task != kNoTask ? task : task_index(e.fn.get(), false)];
+      NodeTask& t = tasks_[is_task(task) ? task : task_index(e.fn.get(), false)];
       if (!t.needed && !node_sinks_.count({e.fn.get(), e.input_nr})) return;
       if (t.grads.size() < e.fn->num_outputs()) t.grads.resize(e.fn->num_outputs());
       accumulate_grad(t.grads[e.input_nr], std::move(g), from);
       return;
     }
-    std::size_t s = leaf_sinks_.find(e.leaf.get());
+    std::size_t s = task != kNoTask ? task & ~kLeaf : leaf_sinks_.find(e.leaf.get());
     if (s == PointerIndex::npos) {
       if (inputs_) return;  // ag::grad: a leaf that was not asked for
       s = leaf_sink(e.leaf);
