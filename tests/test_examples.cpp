@@ -397,6 +397,8 @@ TEST_F(Examples, SentimentSaysWhenATinyDataSetHoldsNothingOut) {
 
 TEST_F(Examples, SentimentProgressOnATerminalIsThrottledAndSmoothed) {
   if (std::system("command -v script >/dev/null 2>&1") != 0) GTEST_SKIP() << "script(1) is not installed";
+  if (std::system("script -qc true /dev/null >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "no pseudo-terminal can be opened here (is /dev/pts mounted?)";
   // script(1) runs the trainer on a pseudo-terminal, so stdout is a TTY.
   Outcome r = shell("script -qc \"'" + std::string(AG_EXAMPLES_DIR) + "/sentiment' train --epochs 3 --out model.ckpt\" /dev/null");
   ASSERT_EQ(r.status, 0) << r.err;
