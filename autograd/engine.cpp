@@ -65,46 +65,110 @@ thread_local BackwardTrace* t_trace = nullptr;
 /// The callbacks of the innermost pass running on this thread (queue_callback adds to them).
 thread_local std::vector<std::function<void()>>* t_callbacks = nullptr;
 
-/// Indices of pointers for one pass (nodes, leaves): open addressing, linear probing, no erase.
-/// A pass looks a node up once per edge, which a hash table of the standard library makes the
-/// engine's largest cost on small graphs.
+/// Pointer -> index for one pass (nodes, leaves): open addressing, linear probing, no erase.
+/// A slot belongs to the pass whose stamp it carries, so `reset` empties the table by taking a
+/// new stamp and one table serves pass after pass without being cleared or reallocated.
 class PointerIndex {
  public:
-  static constexpr std::size_t npos = ~std::size_t(0);
+  static constexpr std::uint32_t npos = ~std::uint32_t(0);
+  void reset() {
+    used_ = 0;
+    if (++stamp_ != 0) return;
+    for (Slot& s : slots_) s.stamp = 0;  // the stamp wrapped: no slot may look current
+    stamp_ = 1;
+  }
   /// p's index, adding p with index `next` when absent (`added` says so).
-  std::size_t find_or_add(const void* p, std::size_t next, bool& added) {
+  std::uint32_t find_or_add(const void* p, std::uint32_t next, bool& added) {
     if (2 * (used_ + 1) > slots_.size()) grow();
-    std::size_t i = slot(p);
-    added = slots_[i].first == nullptr;
+    Slot& s = slots_[slot(p)];
+    added = s.stamp != stamp_;
     if (added) {
-      slots_[i] = {p, next};
+      s = {p, next, stamp_};
       ++used_;
     }
-    return slots_[i].second;
+    return s.value;
   }
-  std::size_t find(const void* p) const {
-    if (slots_.empty()) return npos;
-    const std::size_t i = slot(p);
-    return slots_[i].first ? slots_[i].second : npos;
+  std::uint32_t find(const void* p) const {
+    if (used_ == 0) return npos;
+    const Slot& s = slots_[slot(p)];
+    return s.stamp == stamp_ ? s.value : npos;
   }
+  std::size_t capacity() const { return slots_.size(); }
 
  private:
+  struct Slot {
+    const void* p;
+    std::uint32_t value;
+    std::uint32_t stamp;  // the pass that filled it
+  };
   std::size_t slot(const void* p) const {
     const std::size_t mask = slots_.size() - 1;
     std::size_t i = (reinterpret_cast<std::uintptr_t>(p) >> 4) * 0x9E3779B97F4A7C15ull >> 32 & mask;
-    while (slots_[i].first && slots_[i].first != p) i = (i + 1) & mask;
+    while (slots_[i].stamp == stamp_ && slots_[i].p != p) i = (i + 1) & mask;
     return i;
   }
   void grow() {
-    std::vector<std::pair<const void*, std::size_t>, detail::PoolAllocator<std::pair<const void*, std::size_t>>> old;
-    old.swap(slots_);
-    slots_.assign(old.empty() ? 32 : old.size() * 4, {nullptr, 0});
-    for (const auto& [p, v] : old)
-      if (p) slots_[slot(p)] = {p, v};
+    std::vector<Slot> old(slots_.empty() ? 32 : slots_.size() * 4, Slot{nullptr, 0, 0});
+    old.swap(slots_);  // slots_: the bigger, empty table; old: the current slots
+    for (const Slot& s : old)
+      if (s.stamp == stamp_) slots_[slot(s.p)] = s;
   }
-  std::vector<std::pair<const void*, std::size_t>, detail::PoolAllocator<std::pair<const void*, std::size_t>>> slots_;
+
+  std::vector<Slot> slots_;
   std::size_t used_ = 0;
+  std::uint32_t stamp_ = 1;
 };
+
+constexpr std::uint32_t kNoTask = ~std::uint32_t(0);
+
+/// A node of the pass: the gradients arriving at its outputs and where its edges lead.
+struct NodeTask {
+  NodeTask() noexcept {}  // user-provided: emplace_back() would otherwise zero it first
+  Node* node = nullptr;
+  std::uint64_t seq = 0;               // the node's sequence number: the walk runs the newest first
+  Grads grads;                         // one per output of the node, summed over the edges into it
+  SmallVector<std::uint32_t, 2> next;  // per edge: the task of its node, kLeaf | the sink of its leaf, or kNoTask
+  std::int32_t deps = 0;
+  bool needed = true;
+};
+
+/// Where the gradient of a leaf (backward) or of a requested input (ag::grad) is summed.
+struct Sink {
+  std::shared_ptr<TensorImpl> leaf;  // backward: the leaf; grad: the input, when a leaf
+  Tensor grad;
+  std::int32_t deps = 0;  // backward: the edges into the leaf whose nodes have not run yet
+};
+
+/// A pass's working memory. A thread keeps one between passes (a nested pass makes its own),
+/// so a training loop's backward allocates nothing for its bookkeeping after the first step.
+struct Scratch {
+  std::vector<NodeTask> tasks;
+  PointerIndex index;  // node -> its task, for the nodes more than one edge (or a root) refers to
+  std::vector<Sink> sinks;
+  PointerIndex leaf_sinks;  // leaf -> its sink
+  std::vector<std::uint32_t> stack, ready;
+
+  /// Empties it for the next pass; false when it grew too big to keep.
+  bool recycle() {
+    tasks.clear();
+    sinks.clear();
+    stack.clear();
+    ready.clear();
+    index.reset();
+    leaf_sinks.reset();
+    constexpr std::size_t kKeep = 4096;
+    return tasks.capacity() <= kKeep && index.capacity() <= 4 * kKeep && sinks.capacity() <= kKeep;
+  }
+};
+thread_local std::unique_ptr<Scratch> t_spare_scratch;
+
+std::unique_ptr<Scratch> take_scratch() {
+  if (t_spare_scratch) return std::move(t_spare_scratch);
+  return std::make_unique<Scratch>();
+}
+void give_back(std::unique_ptr<Scratch> s) {
+  if (s->recycle() && !t_spare_scratch) t_spare_scratch = std::move(s);
+}
 
 }  // namespace
 
@@ -117,10 +181,12 @@ class GraphTask {
             bool create_graph, const std::vector<Tensor>* inputs)
       : roots_(roots), root_grads_(root_grads), keep_graph_(keep_graph), create_graph_(create_graph),
         inputs_(inputs), api_(inputs ? "grad" : "backward") {}
+  ~GraphTask() { give_back(std::move(scratch_)); }
+  GraphTask(const GraphTask&) = delete;
+  GraphTask& operator=(const GraphTask&) = delete;
 
   /// Runs the pass; for ag::grad returns one gradient per input (undefined when unreached).
   std::vector<Tensor> run() {
-    tasks_.reserve(64);
     check_roots();
     std::vector<std::function<void()>>* outer = t_callbacks;
     t_callbacks = &callbacks_;
@@ -142,21 +208,8 @@ class GraphTask {
   }
 
  private:
-  static constexpr std::uint32_t kNoTask = ~std::uint32_t(0);
   static constexpr std::uint32_t kLeaf = std::uint32_t(1) << 31;  // next[i] = kLeaf | sink: a leaf's edge (backward)
   static bool is_task(std::uint32_t next) { return next < kLeaf; }
-  struct NodeTask {
-    Node* node;
-    Grads grads;                      // one per output of the node, summed over the edges into it
-    SmallVector<std::uint32_t, 2> next;  // per edge: the task of its node, kLeaf | the sink of its leaf, or kNoTask
-    std::int32_t deps = 0;
-    bool needed = true;
-  };
-  struct Sink {
-    std::shared_ptr<TensorImpl> leaf;  // backward: the leaf; grad: the input, when a leaf
-    Tensor grad;
-    std::int32_t deps = 0;  // backward: the edges into the leaf whose nodes have not run yet
-  };
 
   void check_roots() {
     AG_CHECK(root_grads_.empty() || root_grads_.size() == roots_.size(), api_, ": got ", roots_.size(),
@@ -171,11 +224,13 @@ class GraphTask {
   }
 
   // 1. Every node reachable from the roots, and its dependency count.
+  // A node that only this edge refers to (the common case: an op's output feeds one op) cannot
+  // be reached another way, so it gets a task without a lookup.
   void discover() {
-    std::vector<std::uint32_t> stack;  // tasks whose edges are still to be followed
+    std::vector<std::uint32_t>& stack = scratch_->stack;  // tasks whose edges are still to be followed
     for (const Tensor& r : roots_)
       if (Node* n = r.grad_fn().get()) {
-        const auto k = static_cast<std::uint32_t>(task_index(n, true));
+        const std::uint32_t k = task_index(n, true);
         if (fresh_) stack.push_back(k);
       }
     while (!stack.empty()) {
@@ -184,13 +239,18 @@ class GraphTask {
       for (const Edge& e : tasks_[from].node->next_functions()) {
         std::uint32_t k = kNoTask;
         if (e.fn) {
-          k = static_cast<std::uint32_t>(task_index(e.fn.get(), true));
-          if (fresh_) stack.push_back(k);
+          if (e.fn.use_count() == 1) {
+            k = add_task(e.fn.get());
+            stack.push_back(k);
+          } else {
+            k = task_index(e.fn.get(), true);
+            if (fresh_) stack.push_back(k);
+          }
           ++tasks_[k].deps;
         } else if (e.leaf && !inputs_) {
-          const std::size_t sink = leaf_sink(e.leaf);
+          const std::uint32_t sink = leaf_sink(e.leaf);
           ++sinks_[sink].deps;
-          k = kLeaf | static_cast<std::uint32_t>(sink);
+          k = kLeaf | sink;
         }
         tasks_[from].next.push_back(k);  // the walk finds each edge's task here, without a lookup
       }
@@ -206,7 +266,7 @@ class GraphTask {
       sinks_.push_back({in.grad_fn() ? nullptr : in.impl_ptr(), Tensor()});
       bool added = false;
       if (in.grad_fn()) node_sinks_[{in.grad_fn().get(), in.impl()->output_nr}] = i;
-      else leaf_sinks_.find_or_add(in.impl(), i, added);
+      else leaf_sinks_.find_or_add(in.impl(), static_cast<std::uint32_t>(i), added);
     }
     // Children before parents (a reverse topological order), then a node is needed when an edge
     // of it reaches an input or a needed node.
@@ -256,15 +316,14 @@ class GraphTask {
 
   // 3b. The reverse walk: ready nodes, newest first.
   void walk() {
-    auto newest = [this](std::size_t a, std::size_t b) { return tasks_[a].node->sequence_nr() < tasks_[b].node->sequence_nr(); };
-    std::vector<std::size_t> ready;
-    ready.reserve(16);
-    for (std::size_t k = 0; k < tasks_.size(); ++k)
+    auto newest = [this](std::uint32_t a, std::uint32_t b) { return tasks_[a].seq < tasks_[b].seq; };
+    std::vector<std::uint32_t>& ready = scratch_->ready;
+    for (std::uint32_t k = 0; k < tasks_.size(); ++k)
       if (tasks_[k].deps == 0) ready.push_back(k);
     std::make_heap(ready.begin(), ready.end(), newest);
     while (!ready.empty()) {
       std::pop_heap(ready.begin(), ready.end(), newest);
-      const std::size_t k = ready.back();
+      const std::uint32_t k = ready.back();
       ready.pop_back();
       run_node(k);
       for (std::uint32_t next : tasks_[k].next)
@@ -290,19 +349,20 @@ class GraphTask {
   }
 
   void run_node_body(std::size_t k) {
-    Node& n = *tasks_[k].node;
-    Grads grads = std::move(tasks_[k].grads);
+    NodeTask& t = tasks_[k];  // tasks_ does not grow during the walk
+    Node& n = *t.node;
+    Grads grads = std::move(t.grads);
+    const bool watched = n.watch_ || inputs_;
     bool any = false;
     for (std::size_t o = 0; o < grads.size(); ++o) {
       if (!grads[o].defined()) continue;
       any = true;
-      grads[o] = output_hooks(n, o, std::move(grads[o]));
+      if (watched) grads[o] = output_hooks(n, o, std::move(grads[o]));
     }
-    if (!any || !tasks_[k].needed) return;
+    if (!any || !t.needed) return;
     Grads grad_inputs = call(n, grads);
     for (std::size_t i = 0; i < grad_inputs.size(); ++i)
-      if (grad_inputs[i].defined() && n.next_functions()[i].valid())
-        send(n.next_functions()[i], std::move(grad_inputs[i]), n.name(), tasks_[k].next[i]);
+      if (grad_inputs[i].defined() && n.next_[i].valid()) send(n.next_[i], std::move(grad_inputs[i]), n.name_, t.next[i]);
     if (!keep_graph_ && n.had_saved_) {
       n.saved_.clear();
       n.released_ = true;
@@ -311,9 +371,10 @@ class GraphTask {
 
   /// Output o's gradient after the hooks on that output, kept for retain_grad and ag::grad.
   Tensor output_hooks(Node& n, std::size_t o, Tensor g) {
-    if (o < n.pre_hooks_.size()) g = detail::run_hooks(n.pre_hooks_[o].get(), std::move(g));
-    if (o < n.retained_.size())
-      if (auto out = n.retained_[o].lock()) {
+    const Node::Watch* w = n.watch_.get();
+    if (w && o < w->pre_hooks.size()) g = detail::run_hooks(w->pre_hooks[o].get(), std::move(g));
+    if (w && o < w->retained.size())
+      if (auto out = w->retained[o].lock()) {
         NoGradGuard no_grad;
         out->grad = out->grad.defined() ? out->grad + g : g.clone();
       }
@@ -383,7 +444,7 @@ class GraphTask {
       accumulate_grad(t.grads[e.input_nr], std::move(g), from);
       return;
     }
-    std::size_t s = task != kNoTask ? task & ~kLeaf : leaf_sinks_.find(e.leaf.get());
+    std::uint32_t s = task != kNoTask ? task & ~kLeaf : leaf_sinks_.find(e.leaf.get());
     if (s == PointerIndex::npos) {
       if (inputs_) return;  // ag::grad: a leaf that was not asked for
       s = leaf_sink(e.leaf);
@@ -392,9 +453,9 @@ class GraphTask {
   }
 
   /// backward: the sink of a leaf, made on first sight.
-  std::size_t leaf_sink(const std::shared_ptr<TensorImpl>& leaf) {
+  std::uint32_t leaf_sink(const std::shared_ptr<TensorImpl>& leaf) {
     bool added = false;
-    const std::size_t s = leaf_sinks_.find_or_add(leaf.get(), sinks_.size(), added);
+    const std::uint32_t s = leaf_sinks_.find_or_add(leaf.get(), static_cast<std::uint32_t>(sinks_.size()), added);
     if (added) sinks_.push_back({leaf, Tensor()});
     return s;
   }
@@ -449,13 +510,19 @@ class GraphTask {
   }
 
   /// The task of node n (made on first sight when `add`; `fresh_` says it was new).
-  std::size_t task_index(Node* n, bool add) {
-    const std::size_t k = index_.find_or_add(n, tasks_.size(), fresh_);
+  std::uint32_t task_index(Node* n, bool add) {
+    const std::uint32_t k = index_.find_or_add(n, static_cast<std::uint32_t>(tasks_.size()), fresh_);
     if (fresh_) {
       AG_CHECK_STATE(add, "autograd: internal error: a node outside the discovered graph");
-      tasks_.push_back(NodeTask{n, Grads(), {}, 0, true});
+      add_task(n);
     }
     return k;
+  }
+  std::uint32_t add_task(Node* n) {
+    NodeTask& t = tasks_.emplace_back();
+    t.node = n;
+    t.seq = n->sequence_nr();
+    return static_cast<std::uint32_t>(tasks_.size() - 1);
   }
 
   struct OutputKey {
@@ -472,11 +539,12 @@ class GraphTask {
   const bool keep_graph_, create_graph_;
   const std::vector<Tensor>* inputs_;
   const char* api_;
-  std::vector<NodeTask> tasks_;
-  PointerIndex index_;  // node -> its task
+  std::unique_ptr<Scratch> scratch_ = take_scratch();
+  std::vector<NodeTask>& tasks_ = scratch_->tasks;
+  PointerIndex& index_ = scratch_->index;
   bool fresh_ = false;
-  std::vector<Sink> sinks_;
-  PointerIndex leaf_sinks_;  // leaf -> its sink
+  std::vector<Sink>& sinks_ = scratch_->sinks;
+  PointerIndex& leaf_sinks_ = scratch_->leaf_sinks;
   std::unordered_map<OutputKey, std::size_t, OutputHash> node_sinks_;
   std::vector<std::function<void()>> callbacks_;
 };

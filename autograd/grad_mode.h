@@ -3,10 +3,14 @@
 
 namespace ag {
 
+namespace detail {
+inline thread_local bool t_grad_enabled = true;  // read by every op: inline, no call
+}  // namespace detail
+
 /// Whether ops on tensors that require grad record a graph on this thread.
 struct GradMode {
-  static bool is_enabled();
-  static void set_enabled(bool enabled);
+  static bool is_enabled() { return detail::t_grad_enabled; }
+  static void set_enabled(bool enabled) { detail::t_grad_enabled = enabled; }
 };
 
 /// Sets grad mode for a scope and restores it after.

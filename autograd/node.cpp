@@ -19,7 +19,6 @@ namespace ag {
 // ---- grad mode and anomaly mode -------------------------------------------------------------
 
 namespace {
-thread_local bool t_grad_enabled = true;
 thread_local std::uint64_t t_next_sequence_nr = 0;
 thread_local std::vector<std::string> t_anomaly_labels;
 std::atomic<bool> g_anomaly_enabled{false};
@@ -27,8 +26,6 @@ std::atomic<std::uint64_t> g_anomaly_ops{0};  // ops made since anomaly mode was
 std::atomic<std::int64_t> g_live_nodes{0};
 }  // namespace
 
-bool GradMode::is_enabled() { return t_grad_enabled; }
-void GradMode::set_enabled(bool enabled) { t_grad_enabled = enabled; }
 
 bool AnomalyMode::is_enabled() { return g_anomaly_enabled.load(std::memory_order_relaxed); }
 void AnomalyMode::set_enabled(bool enabled) {
@@ -55,7 +52,7 @@ struct NodeAccess {
                    std::size_t n_saved) {
     n.next_.reserve(n_inputs);
     for (std::size_t i = 0; i < n_inputs; ++i) {
-      Edge e;
+      Edge& e = n.next_.emplace_back();
       if (TensorImpl* in = inputs[i].impl()) {
         if (const std::shared_ptr<Node>& fn = detail::grad_fn_of(*in)) {
           e.fn = fn;
@@ -64,7 +61,6 @@ struct NodeAccess {
           e.leaf = inputs[i].impl_ptr();
         }
       }
-      n.next_.push_back(std::move(e));
     }
     for (std::size_t i = 0; i < n_saved; ++i) n.saved_.push_back(saved[i]);
     n.had_saved_ = n_saved > 0;
@@ -76,7 +72,7 @@ struct NodeAccess {
 
   // Moves out the subgraph this node alone owns, so that dropping a graph is a loop, not a
   // recursion: a 100,000-op chain must not overflow the stack when it is freed.
-  static void take_children(Node& n, std::vector<std::shared_ptr<Node>>& out) {
+  static void take_children(Node& n, SmallVector<std::shared_ptr<Node>, 8>& out) {
     for (Edge& e : n.next_)
       if (e.fn.use_count() == 1) out.push_back(std::move(e.fn));
     for (SavedTensor& s : n.saved_) {
@@ -87,19 +83,23 @@ struct NodeAccess {
   }
 
   static std::shared_ptr<HookList>& pre_hooks(Node& n, std::size_t output) {
-    if (n.pre_hooks_.size() <= output) n.pre_hooks_.resize(n.outputs_.size());
-    return n.pre_hooks_[output];
+    if (!n.watch_) n.watch_ = std::make_unique<Node::Watch>();
+    auto& hooks = n.watch_->pre_hooks;
+    if (hooks.size() <= output) hooks.resize(n.outputs_.size());
+    return hooks[output];
   }
   static std::weak_ptr<TensorImpl>& retained(Node& n, std::size_t output) {
-    if (n.retained_.size() <= output) n.retained_.resize(n.outputs_.size());
-    return n.retained_[output];
+    if (!n.watch_) n.watch_ = std::make_unique<Node::Watch>();
+    auto& retained = n.watch_->retained;
+    if (retained.size() <= output) retained.resize(n.outputs_.size());
+    return retained[output];
   }
 };
 
 Node::Node(const char* name) : name_(name), seq_(t_next_sequence_nr++) { ++g_live_nodes; }
 
 Node::~Node() {
-  std::vector<std::shared_ptr<Node>> pending;
+  SmallVector<std::shared_ptr<Node>, 8> pending;  // a chain needs one slot, a tree its width
   NodeAccess::take_children(*this, pending);
   while (!pending.empty()) {
     std::shared_ptr<Node> n = std::move(pending.back());

@@ -145,9 +145,12 @@ class Node : public std::enable_shared_from_this<Node> {
   bool released_ = false;
   std::unique_ptr<NodeOrigin> origin_;
   // Per output: hooks registered on it (register_hook of a non-leaf) and, when it
-  // retain_grad()s, the output tensor itself.
-  SmallVector<std::shared_ptr<HookList>, 1> pre_hooks_;
-  SmallVector<std::weak_ptr<TensorImpl>, 1> retained_;
+  // retain_grad()s, the output tensor itself. Made on first use: most nodes have neither.
+  struct Watch {
+    SmallVector<std::shared_ptr<HookList>, 1> pre_hooks;
+    SmallVector<std::weak_ptr<TensorImpl>, 1> retained;
+  };
+  std::unique_ptr<Watch> watch_;
 };
 
 /// A node whose backward is a lambda of the gradient of its one output. The lambda captures

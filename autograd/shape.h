@@ -89,7 +89,7 @@ class Shape {
     AG_CHECK(n <= kMaxDims, "ag tensors have at most ", kMaxDims, " dimensions, asked for ", n);
   }
 
-  std::int64_t d_[kMaxDims] = {};
+  std::int64_t d_[kMaxDims];  // only the first n_ are set: every op makes shapes, none reads past n_
   std::size_t n_ = 0;
 };
 

@@ -3,7 +3,9 @@
 // tensors and gradients a graph node carries cost no heap allocation.
 
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
+#include <stdexcept>
 #include <memory>
 #include <new>
 #include <utility>
@@ -21,24 +23,24 @@ class SmallVector {
   using iterator = T*;
   using const_iterator = const T*;
 
-  SmallVector() = default;
-  SmallVector(std::initializer_list<T> init) {
+  SmallVector() noexcept : data_(inline_ptr()) {}
+  SmallVector(std::initializer_list<T> init) : SmallVector() {
     reserve(init.size());
     for (const T& v : init) push_back(v);
   }
   template <class It>
-  SmallVector(It first, It last) {
+  SmallVector(It first, It last) : SmallVector() {
     for (; first != last; ++first) push_back(*first);
   }
-  explicit SmallVector(std::size_t n, const T& value = T()) {
+  explicit SmallVector(std::size_t n, const T& value = T()) : SmallVector() {
     reserve(n);
     for (std::size_t i = 0; i < n; ++i) push_back(value);
   }
-  SmallVector(const SmallVector& other) {
+  SmallVector(const SmallVector& other) : SmallVector() {
     reserve(other.size_);
     for (const T& v : other) push_back(v);
   }
-  SmallVector(SmallVector&& other) noexcept { take(std::move(other)); }
+  SmallVector(SmallVector&& other) noexcept : SmallVector() { take(std::move(other)); }
   SmallVector& operator=(const SmallVector& other) {
     if (this != &other) {
       clear();
@@ -70,25 +72,26 @@ class SmallVector {
 
   void reserve(std::size_t n) {
     if (n <= capacity_) return;
+    if (n > UINT32_MAX) throw std::length_error("SmallVector: more than 2^32 - 1 elements");
     T* fresh = static_cast<T*>(::operator new(n * sizeof(T)));
-    T* old = ptr_();
     for (std::size_t i = 0; i < size_; ++i) {
-      new (fresh + i) T(std::move(old[i]));
-      old[i].~T();
+      new (fresh + i) T(std::move(data_[i]));
+      data_[i].~T();
     }
-    if (heap_) ::operator delete(heap_);
-    heap_ = fresh;
-    capacity_ = n;
+    if (on_heap()) ::operator delete(data_);
+    data_ = fresh;
+    capacity_ = static_cast<std::uint32_t>(n);
   }
   void push_back(const T& v) { emplace_back(v); }
   void push_back(T&& v) { emplace_back(std::move(v)); }
   template <class... Args>
   T& emplace_back(Args&&... args) {
-    if (size_ == capacity_) reserve(capacity_ * 2);
+    if (size_ == capacity_) reserve(std::size_t(capacity_) * 2);
     T* slot = new (ptr_() + size_) T(std::forward<Args>(args)...);
     ++size_;
     return *slot;
   }
+  void pop_back() { data_[--size_].~T(); }
   /// Grows with default-constructed elements or shrinks to n.
   void resize(std::size_t n) {
     reserve(n);
@@ -101,35 +104,36 @@ class SmallVector {
   }
 
  private:
-  T* ptr_() { return heap_ ? heap_ : reinterpret_cast<T*>(inline_); }
-  const T* ptr_() const { return heap_ ? heap_ : reinterpret_cast<const T*>(inline_); }
+  T* ptr_() { return data_; }
+  const T* ptr_() const { return data_; }
+  T* inline_ptr() { return reinterpret_cast<T*>(inline_); }
+  bool on_heap() const { return data_ != reinterpret_cast<const T*>(inline_); }
   void destroy() {
     clear();
-    if (heap_) ::operator delete(heap_);
-    heap_ = nullptr;
+    if (on_heap()) ::operator delete(data_);
+    data_ = inline_ptr();
     capacity_ = N;
   }
+  // Into an empty, inline *this.
   void take(SmallVector&& other) {
-    if (other.heap_) {
-      heap_ = other.heap_;
+    if (other.on_heap()) {
+      data_ = other.data_;
       size_ = other.size_;
       capacity_ = other.capacity_;
-      other.heap_ = nullptr;
+      other.data_ = other.inline_ptr();
       other.size_ = 0;
       other.capacity_ = N;
     } else {
-      heap_ = nullptr;
-      capacity_ = N;
-      size_ = 0;
-      for (T& v : other) push_back(std::move(v));
+      for (std::size_t i = 0; i < other.size_; ++i) new (data_ + i) T(std::move(other.data_[i]));
+      size_ = other.size_;
       other.clear();
     }
   }
 
+  T* data_;  // inline_ or a heap block
+  std::uint32_t size_ = 0;
+  std::uint32_t capacity_ = N;
   alignas(T) unsigned char inline_[N * sizeof(T)];
-  T* heap_ = nullptr;
-  std::size_t size_ = 0;
-  std::size_t capacity_ = N;
 };
 
 }  // namespace ag

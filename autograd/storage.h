@@ -39,7 +39,7 @@ struct Storage {
     return s;
   }
 
-  Storage() = default;
+  Storage() noexcept {}  // user-provided: allocate_shared would otherwise zero the block first
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   ~Storage() {
@@ -60,6 +60,7 @@ namespace detail {
 /// A Storage with room for `N` bytes of data in the same block.
 template <std::size_t N>
 struct InlineStorage : Storage {
+  InlineStorage() noexcept {}  // leaves `bytes` uninitialised, as every new tensor's data is
   alignas(16) unsigned char bytes[N];
 };
 

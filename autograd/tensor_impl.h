@@ -35,6 +35,10 @@ enum class ViewCreation : std::uint8_t {
 };
 
 struct TensorImpl {
+  // User-provided, so that allocate_shared initialises the fields below one by one instead of
+  // zeroing the whole block first.
+  TensorImpl() noexcept {}
+
   std::shared_ptr<Storage> storage;
   void* data = nullptr;  // the element at index [0, ..., 0]: storage->data + offset elements
   Shape shape;

@@ -33,9 +33,10 @@ Dtype result_type(const Tensor& a, const Tensor& b, const char* op) {
 /// a bool tensor gives int64, a fraction with an integral one float32).
 Dtype scalar_result_type(const Tensor& a, Scalar s) {
   AG_CHECK(a.defined(), "an argument is an undefined tensor");
+  const Dtype dtype = a.impl()->dtype;
   const int cs = s.is_bool() ? 0 : s.is_integral() ? 1 : 2;
-  if (cs > type_category(a.dtype())) return cs == 1 ? kInt64 : kFloat32;
-  return a.dtype();
+  if (cs > type_category(dtype)) return cs == 1 ? kInt64 : kFloat32;
+  return dtype;
 }
 
 /// `t` converted to `dtype` without recording (the op records its original inputs).
@@ -47,7 +48,7 @@ Tensor as(const Tensor& t, Dtype dtype) {
 /// The same without a copy of the handle when t already has `dtype`: a converted copy is kept
 /// in `holder`.
 const Tensor& as(const Tensor& t, Dtype dtype, Tensor& holder) {
-  if (t.dtype() == dtype) return t;
+  if (t.impl()->dtype == dtype) return t;  // t is defined: the ops check first
   NoGradGuard no_grad;
   return holder = t.to(dtype);
 }
@@ -109,7 +110,7 @@ Tensor scalar_op(const Tensor& a, Scalar s, const char* name, Op op, std::option
   Dtype dt = dtype ? *dtype : scalar_result_type(a, s);
   Tensor holder;
   const Tensor& ca = as(a, dt, holder);
-  const Shape& shape = ca.shape();
+  const Shape& shape = ca.impl()->shape;
   Tensor out = detail::make_tensor(shape, dt);
   dispatch(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
