@@ -21,20 +21,19 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
-#include <iomanip>
-#include <mutex>
-#include <sstream>
 #include <unordered_map>
 
 #include "ag/autograd/hooks.h"
 #include "ag/autograd/node.h"
 #include "ag/autograd/ops.h"
+#include "ag/autograd/pointer_index.h"
 #include "ag/autograd/tensor_impl.h"
 
 namespace ag {
 
 namespace {
+
+using detail::PointerIndex;
 
 /// The one place gradients are summed: checks the shape, never writes into `incoming` (it may be
 /// shared, e.g. `x + x` passes the same gradient to both inputs).
@@ -48,76 +47,8 @@ void accumulate_grad(Tensor& slot, Tensor incoming, const char* where) {
   slot = slot + incoming;
 }
 
-double norm_or_nan(const Tensor& t) {
-  if (!t.defined()) return NAN;
-  NoGradGuard no_grad;
-  return t.to(kFloat64).norm().item<double>();
-}
-
-std::string shapes_str(const Grads& grads) {
-  std::string s;
-  for (std::size_t i = 0; i < grads.size(); ++i)
-    s += (i ? ", " : "") + (grads[i].defined() ? to_string(grads[i].shape()) : std::string("none"));
-  return "(" + s + ")";
-}
-
-thread_local BackwardTrace* t_trace = nullptr;
 /// The callbacks of the innermost pass running on this thread (queue_callback adds to them).
 thread_local std::vector<std::function<void()>>* t_callbacks = nullptr;
-
-/// Pointer -> index for one pass (nodes, leaves): open addressing, linear probing, no erase.
-/// A slot belongs to the pass whose stamp it carries, so `reset` empties the table by taking a
-/// new stamp and one table serves pass after pass without being cleared or reallocated.
-class PointerIndex {
- public:
-  static constexpr std::uint32_t npos = ~std::uint32_t(0);
-  void reset() {
-    used_ = 0;
-    if (++stamp_ != 0) return;
-    for (Slot& s : slots_) s.stamp = 0;  // the stamp wrapped: no slot may look current
-    stamp_ = 1;
-  }
-  /// p's index, adding p with index `next` when absent (`added` says so).
-  std::uint32_t find_or_add(const void* p, std::uint32_t next, bool& added) {
-    if (2 * (used_ + 1) > slots_.size()) grow();
-    Slot& s = slots_[slot(p)];
-    added = s.stamp != stamp_;
-    if (added) {
-      s = {p, next, stamp_};
-      ++used_;
-    }
-    return s.value;
-  }
-  std::uint32_t find(const void* p) const {
-    if (used_ == 0) return npos;
-    const Slot& s = slots_[slot(p)];
-    return s.stamp == stamp_ ? s.value : npos;
-  }
-  std::size_t capacity() const { return slots_.size(); }
-
- private:
-  struct Slot {
-    const void* p;
-    std::uint32_t value;
-    std::uint32_t stamp;  // the pass that filled it
-  };
-  std::size_t slot(const void* p) const {
-    const std::size_t mask = slots_.size() - 1;
-    std::size_t i = (reinterpret_cast<std::uintptr_t>(p) >> 4) * 0x9E3779B97F4A7C15ull >> 32 & mask;
-    while (slots_[i].stamp == stamp_ && slots_[i].p != p) i = (i + 1) & mask;
-    return i;
-  }
-  void grow() {
-    std::vector<Slot> old(slots_.empty() ? 32 : slots_.size() * 4, Slot{nullptr, 0, 0});
-    old.swap(slots_);  // slots_: the bigger, empty table; old: the current slots
-    for (const Slot& s : old)
-      if (s.stamp == stamp_) slots_[slot(s.p)] = s;
-  }
-
-  std::vector<Slot> slots_;
-  std::size_t used_ = 0;
-  std::uint32_t stamp_ = 1;
-};
 
 constexpr std::uint32_t kNoTask = ~std::uint32_t(0);
 
@@ -150,25 +81,16 @@ struct Scratch {
 
   /// Empties it for the next pass; false when it grew too big to keep.
   bool recycle() {
-    tasks.clear();
-    sinks.clear();
-    stack.clear();
-    ready.clear();
-    index.reset();
-    leaf_sinks.reset();
+    tasks.clear(), sinks.clear(), stack.clear(), ready.clear();
+    index.reset(), leaf_sinks.reset();
     constexpr std::size_t kKeep = 4096;
     return tasks.capacity() <= kKeep && index.capacity() <= 4 * kKeep && sinks.capacity() <= kKeep;
   }
 };
 thread_local std::unique_ptr<Scratch> t_spare_scratch;
 
-std::unique_ptr<Scratch> take_scratch() {
-  if (t_spare_scratch) return std::move(t_spare_scratch);
-  return std::make_unique<Scratch>();
-}
-void give_back(std::unique_ptr<Scratch> s) {
-  if (s->recycle() && !t_spare_scratch) t_spare_scratch = std::move(s);
-}
+std::unique_ptr<Scratch> take_scratch() { return t_spare_scratch ? std::move(t_spare_scratch) : std::make_unique<Scratch>(); }
+void give_back(std::unique_ptr<Scratch> s) { if (s->recycle() && !t_spare_scratch) t_spare_scratch = std::move(s); }
 
 }  // namespace
 
@@ -409,12 +331,13 @@ class GraphTask {
       AutoGradMode mode(create_graph_);
       return n.apply(std::move(grads), ctx);
     };
-    if (BackwardTrace* trace = t_trace) {
+    if (BackwardTrace* trace = BackwardTrace::current()) {
       const auto t0 = std::chrono::steady_clock::now();
       Grads outputs_grads = grads;
       Grads result = apply();
       check_result(n, result);
-      record(*trace, n, outputs_grads, result, t0);
+      detail::trace_step(*trace, n, outputs_grads, result,
+                         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
       return result;
     }
     Grads result = apply();
@@ -425,7 +348,7 @@ class GraphTask {
   void check_result(const Node& n, const Grads& result) const {
     AG_CHECK_STATE(result.size() == n.next_.size(), "autograd: ", n.name_, " returned ", result.size(),
                    " gradients for ", n.next_.size(), " inputs");
-    if (AnomalyMode::is_enabled()) check_finite(n, result);
+    if (AnomalyMode::is_enabled()) detail::check_finite(n, result);
   }
 
   /// Routes a gradient along an edge (`task`: what discover noted for it, the task of its node or
@@ -473,40 +396,6 @@ class GraphTask {
       out.push_back(std::move(s.grad));
     }
     return out;
-  }
-
-  void check_finite(const Node& n, const Grads& result) const {
-    for (std::size_t i = 0; i < result.size(); ++i) {
-      if (!result[i].defined() || !is_floating(result[i].dtype())) continue;
-      NoGradGuard no_grad;
-      if (all(isfinite(result[i].is_sparse() ? result[i].values() : result[i])).item<bool>()) continue;
-      std::ostringstream msg;
-      msg << "anomaly: " << n.name() << " returned a gradient with NaN or Inf for its input " << i << " (shape "
-          << result[i].shape() << ", gradients out " << shapes_str(result) << ")";
-      if (const NodeOrigin* o = n.origin())
-        msg << "; it was made by op #" << o->position << " of the forward pass"
-            << (o->label.empty() ? "" : " in '" + o->label + "'");
-      else
-        msg << "; it was made before anomaly mode was turned on";
-      throw AnomalyError(msg.str());
-    }
-  }
-
-  static void record(BackwardTrace& trace, const Node& n, const Grads& in, const Grads& out,
-                     std::chrono::steady_clock::time_point t0) {
-    BackwardTrace::Step s;
-    s.node = n.name();
-    s.sequence_nr = n.sequence_nr();
-    s.microseconds = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-    for (const Tensor& g : in) {
-      s.grad_output_shapes.push_back(g.defined() ? g.shape() : Shape());
-      s.grad_output_norms.push_back(norm_or_nan(g));
-    }
-    for (const Tensor& g : out) {
-      s.grad_input_shapes.push_back(g.defined() ? g.shape() : Shape());
-      s.grad_input_norms.push_back(norm_or_nan(g));
-    }
-    trace.add(std::move(s));
   }
 
   /// The task of node n (made on first sight when `add`; `fresh_` says it was new).
@@ -577,12 +466,5 @@ void queue_callback(std::function<void()> callback) {
 void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {
   ag::backward({*this}, {gradient}, retain_graph || create_graph, create_graph);
 }
-
-// ---- BackwardTrace ------------------------------------------------------------------------------
-
-BackwardTrace::BackwardTrace() : outer_(t_trace) { t_trace = this; }
-BackwardTrace::~BackwardTrace() { t_trace = outer_; }
-BackwardTrace* BackwardTrace::current() { return t_trace; }
-
 
 }  // namespace ag

@@ -8,6 +8,7 @@
 
 #include "ag/autograd/engine.h"
 #include "ag/autograd/node.h"
+#include "ag/autograd/ops.h"
 #include "ag/autograd/tensor_impl.h"
 
 namespace ag {
@@ -188,6 +189,65 @@ std::string graph_str(const Tensor& root, const NamedTensors& names) {
   }
   return os.str();
 }
+
+// ---- watching backward: anomaly mode's check and BackwardTrace's steps ----------------------
+
+namespace {
+
+double norm_or_nan(const Tensor& t) {
+  if (!t.defined()) return NAN;
+  NoGradGuard no_grad;
+  return t.to(kFloat64).norm().item<double>();
+}
+
+std::string shapes_str(const Grads& grads) {
+  std::string s;
+  for (std::size_t i = 0; i < grads.size(); ++i)
+    s += (i ? ", " : "") + (grads[i].defined() ? to_string(grads[i].shape()) : std::string("none"));
+  return "(" + s + ")";
+}
+
+thread_local BackwardTrace* t_trace = nullptr;
+
+}  // namespace
+
+void detail::check_finite(const Node& n, const Grads& result) {
+  for (std::size_t i = 0; i < result.size(); ++i) {
+    if (!result[i].defined() || !is_floating(result[i].dtype())) continue;
+    NoGradGuard no_grad;
+    if (all(isfinite(result[i].is_sparse() ? result[i].values() : result[i])).item<bool>()) continue;
+    std::ostringstream msg;
+    msg << "anomaly: " << n.name() << " returned a gradient with NaN or Inf for its input " << i << " (shape "
+        << result[i].shape() << ", gradients out " << shapes_str(result) << ")";
+    if (const NodeOrigin* o = n.origin())
+      msg << "; it was made by op #" << o->position << " of the forward pass"
+          << (o->label.empty() ? "" : " in '" + o->label + "'");
+    else
+      msg << "; it was made before anomaly mode was turned on";
+    throw AnomalyError(msg.str());
+  }
+}
+
+void detail::trace_step(BackwardTrace& trace, const Node& n, const Grads& received, const Grads& returned,
+                        double microseconds) {
+  BackwardTrace::Step s;
+  s.node = n.name();
+  s.sequence_nr = n.sequence_nr();
+  s.microseconds = microseconds;
+  for (const Tensor& g : received) {
+    s.grad_output_shapes.push_back(g.defined() ? g.shape() : Shape());
+    s.grad_output_norms.push_back(norm_or_nan(g));
+  }
+  for (const Tensor& g : returned) {
+    s.grad_input_shapes.push_back(g.defined() ? g.shape() : Shape());
+    s.grad_input_norms.push_back(norm_or_nan(g));
+  }
+  trace.add(std::move(s));
+}
+
+BackwardTrace::BackwardTrace() : outer_(t_trace) { t_trace = this; }
+BackwardTrace::~BackwardTrace() { t_trace = outer_; }
+BackwardTrace* BackwardTrace::current() { return t_trace; }
 
 // ---- BackwardTrace's table ----------------------------------------------------------------------
 

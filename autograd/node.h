@@ -166,7 +166,14 @@ class LambdaNode final : public Node {
   F fn_;
 };
 
+class BackwardTrace;
+
 namespace detail {
+/// Anomaly mode's check of what node n returned: throws AnomalyError naming the node, the input
+/// whose gradient holds NaN or Inf, the gradients' shapes and the forward op that made n.
+void check_finite(const Node& n, const Grads& result);
+/// Adds a step to `trace`: node n, the gradients it received and returned, its time.
+void trace_step(BackwardTrace& trace, const Node& n, const Grads& received, const Grads& returned, double microseconds);
 /// After an in-place op recorded as `result = op(self, ...)`, makes `result`'s node self's grad_fn.
 void rebase_history(const Tensor& self, const Tensor& result);
 /// After an in-place op on the view `self` recorded as `result = op(self, ...)`: the view's base
