@@ -75,6 +75,32 @@ TEST(Reentrant, ACreateGraphPassInsideAHook) {
   EXPECT_TRUE(allclose(outside, x.detach() * 6, 1e-12, 0));
 }
 
+// A thread keeps a pass's bookkeeping for its next pass: a pass that threw half-way, a graph too
+// big to keep (10,000 nodes) and a node reached by two edges must each leave nothing behind.
+TEST(Reentrant, PassesAfterAFailedAndAHugePassGiveTheirOwnGradients) {
+  Tensor x = testutil::input({3}, 3);
+  Tensor saved = x * 1.0;
+  Tensor y = (saved * saved).sum();
+  saved.mul_(2.0);  // y's backward now throws the version error
+  EXPECT_THROW(y.backward(), std::logic_error);
+
+  Tensor h = x;
+  for (int i = 0; i < 5000; ++i) h = h * 1.0 + 0.0;  // 10,000 nodes in a chain
+  h.sum().backward();
+  EXPECT_TRUE(allclose(x.grad(), ones({3}, kFloat64), 0, 0));
+
+  x.set_grad({});
+  Tensor a = x * 3.0;  // reached by both edges of the product: one task, both gradients summed
+  (a * a).sum().backward();
+  EXPECT_TRUE(allclose(x.grad(), x.detach() * 18.0, 1e-12, 0));
+
+  x.set_grad({});
+  Tensor xs = x * x;
+  std::vector<Tensor> grads = grad({xs.sum()}, {x});
+  EXPECT_TRUE(allclose(grads[0], x.detach() * 2.0, 1e-12, 0));
+  EXPECT_FALSE(x.grad().defined());  // ag::grad touched no .grad
+}
+
 TEST(Threads, TwoThreadsSharingALinearEachAddTheirGradient) {
   manual_seed(0);
   nn::Linear lin(6, 4);
