@@ -223,3 +223,53 @@ TEST(ViewErrors, HugeStartsLengthsAndStepsNeitherOverflowNorEscapeTheStorage) {
   EXPECT_EQ(zeros({3, 3}).diagonal(kMax).numel(), 0);
   expect_throw_with<Invalid>([&] { x.expand({kMax, kMax, 4}); }, {"more elements"});
 }
+
+// ---- the kernels' walk over strided operands ----------------------------------------------------
+// Kernels walk the last two dimensions of an operand as blocks of rows. Each result is read back
+// element by element through at(), which follows sizes, strides and offset without any kernel.
+
+TEST(StridedKernels, ShortRowsPermutedSteppedAndBroadcastOperandsGiveEveryElement) {
+  manual_seed(3);
+  Tensor a = randn({4, 6, 3}, kFloat64).permute({1, 0, 2});  // [6, 4, 3], rows of 3 a stride of 18 apart
+  Tensor b = randn({6, 1, 3}, kFloat64);                       // broadcast along the rows
+  ASSERT_FALSE(a.is_contiguous());
+  Tensor prod = a * b, quot = b / a;
+  Tensor target = zeros({4, 6, 3}, kFloat64).permute({1, 0, 2});
+  target.add_(prod);  // an in-place write through the permuted view
+  for (std::int64_t i = 0; i < 6; ++i)
+    for (std::int64_t j = 0; j < 4; ++j)
+      for (std::int64_t k = 0; k < 3; ++k) {
+        const double x = a.at<double>({i, j, k}), y = b.at<double>({i, 0, k});
+        EXPECT_EQ(prod.at<double>({i, j, k}), x * y) << i << "," << j << "," << k;
+        EXPECT_EQ(quot.at<double>({i, j, k}), y / x);
+        EXPECT_EQ(target.at<double>({i, j, k}), x * y);
+      }
+
+  Tensor x = randn({5, 8, 3, 4}, kFloat64).slice(1, 0, 8, 2).permute({3, 0, 2, 1});  // [4, 5, 3, 4]
+  ASSERT_EQ(x.shape(), (Shape{4, 5, 3, 4}));
+  Tensor neg = -x, scaled = x * 2.0, s1 = x.sum(1), s02 = x.sum({0, 2});
+  Tensor picked = where(x > 0.0, x, b.select(0, 0).unsqueeze(-1));  // other: [1, 3, 1]
+  for (std::int64_t i = 0; i < 4; ++i)
+    for (std::int64_t j = 0; j < 5; ++j)
+      for (std::int64_t k = 0; k < 3; ++k)
+        for (std::int64_t l = 0; l < 4; ++l) {
+          const double v = x.at<double>({i, j, k, l});
+          EXPECT_EQ(neg.at<double>({i, j, k, l}), -v);
+          EXPECT_EQ(scaled.at<double>({i, j, k, l}), 2.0 * v);
+          EXPECT_EQ(picked.at<double>({i, j, k, l}), v > 0 ? v : b.at<double>({0, 0, k}));
+        }
+  for (std::int64_t i = 0; i < 4; ++i)
+    for (std::int64_t k = 0; k < 3; ++k)
+      for (std::int64_t l = 0; l < 4; ++l) {
+        double want = 0;
+        for (std::int64_t j = 0; j < 5; ++j) want += x.at<double>({i, j, k, l});
+        EXPECT_NEAR(s1.at<double>({i, k, l}), want, 1e-12);
+      }
+  for (std::int64_t j = 0; j < 5; ++j)
+    for (std::int64_t l = 0; l < 4; ++l) {
+      double want = 0;
+      for (std::int64_t i = 0; i < 4; ++i)
+        for (std::int64_t k = 0; k < 3; ++k) want += x.at<double>({i, j, k, l});
+      EXPECT_NEAR(s02.at<double>({j, l}), want, 1e-12);
+    }
+}

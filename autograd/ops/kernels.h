@@ -2,7 +2,8 @@
 // Loops shared by the op files: elementwise maps with NumPy broadcasting and reductions over a
 // set of dimensions, on strided operands. Plain loops: at the sizes of small models an
 // expression template costs more than the arithmetic (see DEPENDENCIES: ~50 ns vs ~5 ns). An
-// operand laid out row-major takes a flat loop; others walk their strides run by run.
+// operand laid out row-major takes a flat loop; others walk their strides a block of rows at a
+// time (the walk's last two dimensions), out of line so that each op's own code stays small.
 
 #include <cmath>
 #include <cstdint>
@@ -129,7 +130,7 @@ void loop_strides(const Strided<T>& o, const Shape& shape, std::int64_t* st) {
 
 /// Tensor `t` as an input read over `shape` (broadcast to it).
 template <class T>
-Strided<const T> in(const Tensor& t, const Shape& shape) {
+[[gnu::always_inline]] inline Strided<const T> in(const Tensor& t, const Shape& shape) {
   const TensorImpl& i = *t.impl();
   if (i.sparse) detail::throw_sparse(i);
   return {static_cast<const T*>(i.data), &i, nullptr, i.contiguous && i.shape == shape};
@@ -171,23 +172,32 @@ Walk<N> make_walk(const Shape& shape, const std::int64_t* const* strides) {
   return w;
 }
 
-/// Calls run(offsets, n, inner) for every innermost run of the walk: offsets[k] is where
-/// operand k's run starts (in elements), inner[k] its step within the run, n the run's length.
+/// Calls run(off, rows, step, len, inner) for every block of the walk's last two dimensions:
+/// `rows` runs of `len` elements each. Operand k's first run starts at off[k] (in elements), the
+/// next one step[k] further on, and inner[k] is its step within a run. A kernel picks its loop
+/// for a block once, so a short innermost dimension ([192, 8]) does not pay for it per run.
 template <std::size_t N, class F>
-void for_each_run(const Walk<N>& w, F run) {
-  std::int64_t off[N] = {}, inner[N] = {};
+void for_each_block(const Walk<N>& w, F run) {
+  std::int64_t off[N] = {}, step[N] = {}, inner[N] = {};
   if (w.rank == 0) {  // a single element
-    run(off, std::int64_t(1), inner);
+    run(off, std::int64_t(1), step, std::int64_t(1), inner);
     return;
   }
   const std::size_t last = w.rank - 1;
+  std::size_t carried = last;  // dimensions [0, carried) are stepped through one block at a time
+  std::int64_t rows = 1;
   for (std::size_t k = 0; k < N; ++k) inner[k] = w.stride[k][last];
-  std::int64_t outer = 1;
-  for (std::size_t d = 0; d < last; ++d) outer *= w.size[d];
+  if (last > 0) {
+    carried = last - 1;
+    rows = w.size[carried];
+    for (std::size_t k = 0; k < N; ++k) step[k] = w.stride[k][carried];
+  }
+  std::int64_t blocks = 1;
+  for (std::size_t d = 0; d < carried; ++d) blocks *= w.size[d];
   std::int64_t idx[Shape::kMaxDims] = {};
-  for (std::int64_t o = 0; o < outer; ++o) {
-    run(off, w.size[last], inner);
-    for (std::size_t d = last; d-- > 0;) {
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    run(off, rows, step, w.size[last], inner);
+    for (std::size_t d = carried; d-- > 0;) {
       for (std::size_t k = 0; k < N; ++k) off[k] += w.stride[k][d];
       if (++idx[d] < w.size[d]) break;
       for (std::size_t k = 0; k < N; ++k) off[k] -= w.stride[k][d] * w.size[d];
@@ -196,8 +206,44 @@ void for_each_run(const Walk<N>& w, F run) {
   }
 }
 
-/// o[i] = f(a[i], b[i]) over `shape`, every operand strided, a and b broadcast to it. The
+/// map2 over operands that are not all dense: every operand strided, a and b broadcast. The
 /// common stride patterns of a run are spelled out so that the compiler vectorises them.
+template <class A, class B, class R, class F>
+[[gnu::noinline]] void map2_walk(const Strided<const A>& a, const Strided<const B>& b, const Strided<R>& o,
+                                 const Shape& shape, F f) {
+  std::int64_t so[Shape::kMaxDims], sa[Shape::kMaxDims], sb[Shape::kMaxDims];
+  loop_strides(o, shape, so);
+  loop_strides(a, shape, sa);
+  loop_strides(b, shape, sb);
+  const std::int64_t* st[3] = {so, sa, sb};
+  for_each_block(make_walk<3>(shape, st), [&](const std::int64_t* off, std::int64_t rows, const std::int64_t* step,
+                                              std::int64_t len, const std::int64_t* in) {
+    R* po = o.data + off[0];
+    const A* pa = a.data + off[1];
+    const B* pb = b.data + off[2];
+    auto each_row = [&](auto row) {
+      for (std::int64_t r = 0; r < rows; ++r, po += step[0], pa += step[1], pb += step[2]) row();
+    };
+    if (in[0] == 1 && in[1] == 1 && in[2] == 1) {
+      each_row([&] { for (std::int64_t j = 0; j < len; ++j) po[j] = f(pa[j], pb[j]); });
+    } else if (in[0] == 1 && in[1] == 1 && in[2] == 0) {
+      each_row([&] {
+        const B bv = *pb;
+        for (std::int64_t j = 0; j < len; ++j) po[j] = f(pa[j], bv);
+      });
+    } else if (in[0] == 1 && in[1] == 0 && in[2] == 1) {
+      each_row([&] {
+        const A av = *pa;
+        for (std::int64_t j = 0; j < len; ++j) po[j] = f(av, pb[j]);
+      });
+    } else {
+      each_row([&] { for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = f(pa[j * in[1]], pb[j * in[2]]); });
+    }
+  });
+}
+
+/// o[i] = f(a[i], b[i]) over `shape`: one flat loop when every operand is dense (kept inline,
+/// it is what most ops run), the walk otherwise (kept out of line, so that each op stays small).
 template <class A, class B, class R, class F>
 void map2(const Strided<const A>& a, const Strided<const B>& b, const Strided<R>& o, const Shape& shape, F f) {
   const std::int64_t n = shape.numel();
@@ -206,30 +252,37 @@ void map2(const Strided<const A>& a, const Strided<const B>& b, const Strided<R>
     for (std::int64_t i = 0; i < n; ++i) o.data[i] = f(a.data[i], b.data[i]);
     return;
   }
-  std::int64_t so[Shape::kMaxDims], sa[Shape::kMaxDims], sb[Shape::kMaxDims];
+  map2_walk(a, b, o, shape, f);
+}
+
+/// map1 over operands that are not both dense: x strided (and broadcast).
+template <class X, class R, class F>
+[[gnu::noinline]] void map1_walk(const Strided<const X>& x, const Strided<R>& o, const Shape& shape, F f) {
+  std::int64_t so[Shape::kMaxDims], sx[Shape::kMaxDims];
   loop_strides(o, shape, so);
-  loop_strides(a, shape, sa);
-  loop_strides(b, shape, sb);
-  const std::int64_t* st[3] = {so, sa, sb};
-  for_each_run(make_walk<3>(shape, st), [&](const std::int64_t* off, std::int64_t len, const std::int64_t* in) {
+  loop_strides(x, shape, sx);
+  const std::int64_t* st[2] = {so, sx};
+  for_each_block(make_walk<2>(shape, st), [&](const std::int64_t* off, std::int64_t rows, const std::int64_t* step,
+                                              std::int64_t len, const std::int64_t* in) {
     R* po = o.data + off[0];
-    const A* pa = a.data + off[1];
-    const B* pb = b.data + off[2];
-    if (in[0] == 1 && in[1] == 1 && in[2] == 1) {
-      for (std::int64_t j = 0; j < len; ++j) po[j] = f(pa[j], pb[j]);
-    } else if (in[0] == 1 && in[1] == 1 && in[2] == 0) {
-      const B bv = *pb;
-      for (std::int64_t j = 0; j < len; ++j) po[j] = f(pa[j], bv);
-    } else if (in[0] == 1 && in[1] == 0 && in[2] == 1) {
-      const A av = *pa;
-      for (std::int64_t j = 0; j < len; ++j) po[j] = f(av, pb[j]);
+    const X* px = x.data + off[1];
+    auto each_row = [&](auto row) {
+      for (std::int64_t r = 0; r < rows; ++r, po += step[0], px += step[1]) row();
+    };
+    if (in[0] == 1 && in[1] == 1) {
+      each_row([&] { for (std::int64_t j = 0; j < len; ++j) po[j] = f(px[j]); });
+    } else if (in[0] == 1 && in[1] == 0) {
+      each_row([&] {
+        const X v = *px;
+        for (std::int64_t j = 0; j < len; ++j) po[j] = f(v);
+      });
     } else {
-      for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = f(pa[j * in[1]], pb[j * in[2]]);
+      each_row([&] { for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = f(px[j * in[1]]); });
     }
   });
 }
 
-/// o[i] = f(x[i]) over `shape`, x strided (and broadcast).
+/// o[i] = f(x[i]) over `shape`, inline when both are dense, as map2.
 template <class X, class R, class F>
 void map1(const Strided<const X>& x, const Strided<R>& o, const Shape& shape, F f) {
   const std::int64_t n = shape.numel();
@@ -238,22 +291,7 @@ void map1(const Strided<const X>& x, const Strided<R>& o, const Shape& shape, F 
     for (std::int64_t i = 0; i < n; ++i) o.data[i] = f(x.data[i]);
     return;
   }
-  std::int64_t so[Shape::kMaxDims], sx[Shape::kMaxDims];
-  loop_strides(o, shape, so);
-  loop_strides(x, shape, sx);
-  const std::int64_t* st[2] = {so, sx};
-  for_each_run(make_walk<2>(shape, st), [&](const std::int64_t* off, std::int64_t len, const std::int64_t* in) {
-    R* po = o.data + off[0];
-    const X* px = x.data + off[1];
-    if (in[0] == 1 && in[1] == 1) {
-      for (std::int64_t j = 0; j < len; ++j) po[j] = f(px[j]);
-    } else if (in[0] == 1 && in[1] == 0) {
-      const X v = *px;
-      for (std::int64_t j = 0; j < len; ++j) po[j] = f(v);
-    } else {
-      for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = f(px[j * in[1]]);
-    }
-  });
+  map1_walk(x, o, shape, f);
 }
 
 /// o[i] = f(c[i], a[i], b[i]) over `shape` (where).
@@ -267,12 +305,14 @@ void map3(const Strided<const C>& c, const Strided<const A>& a, const Strided<co
   loop_strides(a, shape, sa);
   loop_strides(b, shape, sb);
   const std::int64_t* st[4] = {so, sc, sa, sb};
-  for_each_run(make_walk<4>(shape, st), [&](const std::int64_t* off, std::int64_t len, const std::int64_t* in) {
+  for_each_block(make_walk<4>(shape, st), [&](const std::int64_t* off, std::int64_t rows, const std::int64_t* step,
+                                              std::int64_t len, const std::int64_t* in) {
     R* po = o.data + off[0];
     const C* pc = c.data + off[1];
     const A* pa = a.data + off[2];
     const B* pb = b.data + off[3];
-    for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = f(pc[j * in[1]], pa[j * in[2]], pb[j * in[3]]);
+    for (std::int64_t r = 0; r < rows; ++r, po += step[0], pc += step[1], pa += step[2], pb += step[3])
+      for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = f(pc[j * in[1]], pa[j * in[2]], pb[j * in[3]]);
   });
 }
 
@@ -286,19 +326,27 @@ void reduce_into(const Strided<const X>& x, const Shape& sx, Acc* out, const Sha
   broadcast_strides(reduced_shape, sx, so);
   loop_strides(x, sx, xs);
   const std::int64_t* st[2] = {so, xs};
-  for_each_run(make_walk<2>(sx, st), [&](const std::int64_t* off, std::int64_t len, const std::int64_t* in) {
+  for_each_block(make_walk<2>(sx, st), [&](const std::int64_t* off, std::int64_t rows, const std::int64_t* step,
+                                           std::int64_t len, const std::int64_t* in) {
     Acc* po = out + off[0];
     const X* px = x.data + off[1];
-    if (in[0] == 0) {
-      Acc acc = *po;
-      if (in[1] == 1) {
-        for (std::int64_t j = 0; j < len; ++j) acc = fold(acc, px[j]);
-      } else {
-        for (std::int64_t j = 0; j < len; ++j) acc = fold(acc, px[j * in[1]]);
-      }
-      *po = acc;
+    auto each_row = [&](auto row) {
+      for (std::int64_t r = 0; r < rows; ++r, po += step[0], px += step[1]) row();
+    };
+    if (in[0] == 0) {  // the run folds into one element
+      each_row([&] {
+        Acc acc = *po;
+        if (in[1] == 1) {
+          for (std::int64_t j = 0; j < len; ++j) acc = fold(acc, px[j]);
+        } else {
+          for (std::int64_t j = 0; j < len; ++j) acc = fold(acc, px[j * in[1]]);
+        }
+        *po = acc;
+      });
+    } else if (in[0] == 1 && in[1] == 1) {
+      each_row([&] { for (std::int64_t j = 0; j < len; ++j) po[j] = fold(po[j], px[j]); });
     } else {
-      for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = fold(po[j * in[0]], px[j * in[1]]);
+      each_row([&] { for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = fold(po[j * in[0]], px[j * in[1]]); });
     }
   });
 }
@@ -312,10 +360,12 @@ void accumulate(const Strided<const T>& x, const Strided<T>& o, const Shape& sha
   loop_strides(o, shape, so);
   loop_strides(x, shape, sx);
   const std::int64_t* st[2] = {so, sx};
-  for_each_run(make_walk<2>(shape, st), [&](const std::int64_t* off, std::int64_t len, const std::int64_t* in) {
+  for_each_block(make_walk<2>(shape, st), [&](const std::int64_t* off, std::int64_t rows, const std::int64_t* step,
+                                              std::int64_t len, const std::int64_t* in) {
     T* po = o.data + off[0];
     const T* px = x.data + off[1];
-    for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = wrap_add(po[j * in[0]], px[j * in[1]]);
+    for (std::int64_t r = 0; r < rows; ++r, po += step[0], px += step[1])
+      for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = wrap_add(po[j * in[0]], px[j * in[1]]);
   });
 }
 
