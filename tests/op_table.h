@@ -23,7 +23,7 @@ struct Row {
   std::string op;                                     // its name in ops.h
   std::function<Inputs()> inputs;                     // sample inputs: those that require grad are differentiated
   std::function<Tensor(const Inputs&)> fn;            // the op on them (a tensor result)
-  bool second_order = true;                           // gradgradcheck too (false: its derivative is piecewise)
+  bool second_order = true;                           // gradgradcheck too (every differentiable row today)
   bool differentiable = true;                         // false: comparisons, indices, masks (forward checks only)
   std::string golden;                                 // the golden kind it runs, if any
   std::function<Tensor(const std::map<std::string, Tensor>&, const nlohmann::json&)> run_golden;
@@ -108,9 +108,9 @@ inline const std::vector<Row>& rows() {
     unary("erf", [](const Tensor& x) { return erf(x); });
     unary("gelu", [](const Tensor& x) { return gelu(x); });
     // kinks lie away from the sampled points (randn never lands on them)
-    unary("abs", [](const Tensor& x) { return abs(x); }, false, false, "abs");
-    unary("relu", [](const Tensor& x) { return relu(x); }, false, false, "relu");
-    unary("clamp", [](const Tensor& x) { return clamp(x, -0.5, 0.5) + clamp(x, std::nullopt, 0.2); }, false, false);
+    unary("abs", [](const Tensor& x) { return abs(x); }, false, true, "abs");
+    unary("relu", [](const Tensor& x) { return relu(x); }, false, true, "relu");
+    unary("clamp", [](const Tensor& x) { return clamp(x, -0.5, 0.5) + clamp(x, std::nullopt, 0.2); }, false, true);
     forward_only("sign", [](auto& v) { return sign(v[0]); });
     t.push_back(Row{"where", [] { return Inputs{in({3, 4}, 10), in({4}, 11)}; },
                     [](auto& v) { return where(v[0] > 0, v[0] * 2, v[1]) + where(v[0] < 0, v[0], 1.5); }});
@@ -227,7 +227,7 @@ inline const std::vector<Row>& rows() {
     t.push_back(Row{"nll_loss", [] { return Inputs{in({5, 4}, 44), idx({0, 3, 1, 1, 2})}; },
                     [](auto& v) { return nll_loss(log_softmax(v[0], 1), v[1]); }});
     t.push_back(Row{"mse_loss", [] { return Inputs{in({3, 4}, 45), in({3, 4}, 46)}; }, [](auto& v) { return mse_loss(v[0], v[1]); }});
-    t.push_back(Row{"l1_loss", [] { return Inputs{in({3, 4}, 47), in({3, 4}, 48)}; }, [](auto& v) { return l1_loss(v[0], v[1]); }, false});
+    t.push_back(Row{"l1_loss", [] { return Inputs{in({3, 4}, 47), in({3, 4}, 48)}; }, [](auto& v) { return l1_loss(v[0], v[1]); }});
     t.push_back(Row{"binary_cross_entropy_with_logits", [] { return Inputs{in({3, 4}, 49), pos({3, 4}, 50)}; },
                     [](auto& v) { return binary_cross_entropy_with_logits(v[0], v[1] - 0.5); }});
 
