@@ -12,7 +12,7 @@
 
 namespace ag {
 
-// ---- elementwise (ops/elementwise.cpp) ------------------------------------------------------
+// ---- elementwise (ops/elementwise.cpp, unary.cpp, compare.cpp; in place: inplace.cpp) ----------
 
 /// a + alpha * b
 Tensor add(const Tensor& a, const Tensor& b, Scalar alpha = 1);

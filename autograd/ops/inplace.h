@@ -1,5 +1,5 @@
 #pragma once
-// What every in-place op shares (defined in elementwise.cpp): PyTorch's checks on leaves and
+// What every in-place op shares (defined in inplace.cpp): PyTorch's checks on leaves and
 // views, and the write-back of a recorded result with its history rebased. Internal to ops/.
 
 #include "ag/autograd/tensor.h"
