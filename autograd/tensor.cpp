@@ -358,6 +358,30 @@ template Tensor tensor<float>(const std::vector<float>&, const Shape&, TensorOpt
 template Tensor tensor<double>(const std::vector<double>&, const Shape&, TensorOptions);
 template Tensor tensor<std::int64_t>(const std::vector<std::int64_t>&, const Shape&, TensorOptions);
 
+Tensor from_blob(void* data, const Shape& shape, std::function<void(void*)> deleter, TensorOptions options) {
+  check_shape(shape, "from_blob");
+  const Dtype dtype = options.dtype();
+  const std::int64_t numel = shape.numel();
+  AG_CHECK(numel >= 0 && static_cast<std::uint64_t>(numel) <= PTRDIFF_MAX / element_size(dtype),
+           "from_blob: shape ", shape, " has too many elements for ", dtype, " (", numel, ")");
+  AG_CHECK(data != nullptr || numel == 0, "from_blob: the data pointer is null, for a ", dtype, " tensor of shape ",
+           shape);
+  AG_CHECK(reinterpret_cast<std::uintptr_t>(data) % element_size(dtype) == 0, "from_blob: the data pointer ", data,
+           " is not aligned to ", element_size(dtype), " bytes, as ", dtype, " elements must be");
+  auto impl = std::allocate_shared<TensorImpl>(detail::PoolAllocator<TensorImpl>());
+  impl->storage = Storage::wrap(data, static_cast<std::size_t>(numel) * element_size(dtype), std::move(deleter));
+  impl->dtype = dtype;
+  Shape strides = shape;  // row-major
+  for (std::size_t i = shape.size(), acc = 1; i-- > 0;) {
+    strides[i] = static_cast<std::int64_t>(acc);
+    acc *= shape[i] > 1 ? static_cast<std::size_t>(shape[i]) : 1;
+  }
+  detail::set_geometry(*impl, shape, strides, 0);
+  return finish(Tensor(std::move(impl)), options);
+}
+
+Tensor from_blob(void* data, const Shape& shape, TensorOptions options) { return from_blob(data, shape, nullptr, options); }
+
 Tensor scalar_tensor(Scalar value, TensorOptions options) {
   Dtype natural = value.is_bool() ? kBool : value.is_integral() ? kInt64 : kFloat32;
   return full({}, value, options.has_dtype() ? options : options.dtype(natural));

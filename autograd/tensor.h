@@ -263,6 +263,14 @@ class Tensor {
   /// A copy of the elements converted to T.
   template <class T>
   std::vector<T> to_vector() const;
+  /// PyTorch's tolist(): the elements converted to T, flattened in row-major order (the same as
+  /// to_vector; C++ has no nested list, so a [2, 3] tensor gives 6 values).
+  ///
+  ///     ag::tensor({{1, 2}, {3, 4}}).tolist<std::int64_t>();   // {1, 2, 3, 4}
+  template <class T>
+  std::vector<T> tolist() const {
+    return to_vector<T>();
+  }
   /// The value of a one-element tensor, converted to T.
   template <class T = double>
   T item() const;
@@ -544,6 +552,25 @@ Tensor tensor(const NestedList& data, TensorOptions options = {});
 /// A tensor from flat row-major values and a shape: `ag::tensor(std::vector<float>{1, 2, 3, 4}, {2, 2})`.
 template <class T>
 Tensor tensor(const std::vector<T>& values, const Shape& shape, TensorOptions options = {});
+/// A 1-d tensor of the values: `ag::tensor(std::vector<float>{1, 2, 3})` is float32 of shape [3]
+/// (std::vector<double> gives float64, std::vector<std::int64_t> int64).
+template <class T>
+Tensor tensor(const std::vector<T>& values, TensorOptions options = {}) {
+  return tensor(values, Shape{static_cast<std::int64_t>(values.size())}, options);
+}
+/// Memory the caller owns, used as a tensor's data without a copy (PyTorch's from_blob): `data`
+/// holds shape.numel() contiguous row-major elements of options.dtype() (float32 by default) and
+/// must outlive every tensor and view using it, unless `deleter` is given: it runs on `data` when
+/// the last of them goes away. Writes through the tensor are writes into the memory, and writes
+/// made into the memory directly are seen by the tensor (call mark_modified() after them if the
+/// tensor was saved for a backward). Throws for a null or misaligned pointer or a negative size.
+///
+///     std::vector<float> buf(6, 1.0f);
+///     ag::Tensor t = ag::from_blob(buf.data(), {2, 3});   // t.mul_(2) doubles buf
+///     auto owned = ag::from_blob(new double[4](), {4}, [](void* p) { delete[] static_cast<double*>(p); },
+///                                ag::kFloat64);
+Tensor from_blob(void* data, const Shape& shape, TensorOptions options = {});
+Tensor from_blob(void* data, const Shape& shape, std::function<void(void*)> deleter, TensorOptions options = {});
 /// A 0-d tensor.
 Tensor scalar_tensor(Scalar value, TensorOptions options = {});
 

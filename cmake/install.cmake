@@ -1,6 +1,7 @@
 # `cmake --install build --prefix P` and `cpack -G DEB` (included by the top-level CMakeLists.txt):
 #
-#   P/include/ag/ag.h, version.h, <layer>/*.h   the public headers (not AG_INTERNAL_HEADERS)
+#   P/include/ag/ag.h, version.h, <layer>/*.h   the public headers (not AG_INTERNAL_HEADERS), and xtensor.h
+#                                               (the xtensor bridge: its user needs xtensor)
 #   P/lib/libag.a (or libag.so.0.2.0)           and libag_distributed when it was built
 #   P/lib/cmake/ag/                             agConfig.cmake, agConfigVersion.cmake, the targets
 #   P/lib/pkgconfig/ag.pc
@@ -22,7 +23,7 @@ endfunction()
 foreach(layer ${AG_LAYERS})
   ag_install_headers(${layer})
 endforeach()
-install(FILES ${PROJECT_SOURCE_DIR}/ag.h ${AG_BUILD_INCLUDE_DIR}/ag/version.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/ag)
+install(FILES ${PROJECT_SOURCE_DIR}/ag.h ${PROJECT_SOURCE_DIR}/xtensor.h ${AG_BUILD_INCLUDE_DIR}/ag/version.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/ag)
 install(TARGETS ag EXPORT agTargets)
 install(EXPORT agTargets NAMESPACE ag:: DESTINATION ${AG_CMAKE_DIR})
 if(TARGET ag_distributed)

@@ -46,16 +46,16 @@ namespace {
 
 /// Embedding -> masked mean -> Linear: logits [B, 2] for tokens [B, S] (0 = padding).
 struct SentimentModel : nn::Module {
-  std::shared_ptr<nn::Embedding> emb;
-  std::shared_ptr<nn::Linear> fc;
+  nn::ModuleHolder<nn::Embedding> emb;  // called like the layer: emb(tokens)
+  nn::ModuleHolder<nn::Linear> fc;
   explicit SentimentModel(std::int64_t dim)
       : emb(register_module("emb", std::make_shared<nn::Embedding>(
                                        nn::EmbeddingOptions(std::int64_t(sentiment::kVocab.size()), dim).padding_idx(0)))),
         fc(register_module("fc", std::make_shared<nn::Linear>(dim, 2))) {}
   Tensor forward(const Tensor& tokens) override {
-    Tensor e = (*emb)(tokens);                            // [B, S, D]
+    Tensor e = emb(tokens);                               // [B, S, D]
     Tensor m = (tokens != 0).to(kFloat32).unsqueeze(-1);  // [B, S, 1]: 1 for words, 0 for padding
-    return (*fc)((e * m).sum(1) / m.sum(1));              // mean over the words -> [B, 2]
+    return fc((e * m).sum(1) / m.sum(1));                 // mean over the words -> [B, 2]
   }
 };
 

@@ -5,7 +5,9 @@
 
 #include <functional>
 #include <memory>
+#include <cstddef>
 #include <ostream>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -16,6 +18,9 @@
 #include "ag/nn/parameter.h"
 
 namespace ag::nn {
+
+template <class M>
+class ModuleHolder;
 
 /// What a non-strict load_state_dict did not match: keys the module has that the dict lacks
 /// (left untouched), and keys of the dict that the module does not have (ignored).
@@ -101,12 +106,13 @@ class Module : public std::enable_shared_from_this<Module> {
   /// Registers state that is not trained (running statistics, masks). Persistent buffers are
   /// part of state_dict(). Returns the registered tensor, valid as long as the module.
   Tensor& register_buffer(const std::string& name, const Tensor& tensor, bool persistent = true);
-  /// Registers a submodule; its parameters appear under "name.".
+  /// Registers a submodule; its parameters appear under "name.". Returns it in a ModuleHolder,
+  /// which calls like the module itself (`fc(x)`) and converts to std::shared_ptr<M>.
   template <class M>
-  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+  ModuleHolder<M> register_module(const std::string& name, std::shared_ptr<M> module) {
     static_assert(std::is_base_of_v<Module, M>, "register_module: M must derive from ag::nn::Module");
     add_child(name, module);
-    return module;
+    return ModuleHolder<M>(std::move(module));
   }
   /// Swaps the submodule registered as `name` for another (the old one is dropped).
   template <class M>
@@ -205,5 +211,54 @@ class Module : public std::enable_shared_from_this<Module> {
 
 /// Prints module.str().
 std::ostream& operator<<(std::ostream& os, const Module& module);
+
+/// A shared module that is called like the module itself, as LibTorch's module holders are: what
+/// register_module returns. It dereferences like the std::shared_ptr<M> it holds, converts to it
+/// (and to a shared_ptr of any base), and prints the module.
+///
+///     struct Net : nn::Module {
+///       nn::ModuleHolder<nn::Linear> fc = register_module("fc", std::make_shared<nn::Linear>(4, 2));
+///       Tensor forward(const Tensor& x) override { return fc(x).relu(); }   // fc->weight, too
+///     };
+template <class M>
+class ModuleHolder {
+ public:
+  ModuleHolder() = default;
+  ModuleHolder(std::nullptr_t) {}
+  ModuleHolder(std::shared_ptr<M> module) : impl_(std::move(module)) {}
+
+  /// `(*module)(args...)`: forward with the module's hooks (a loss takes input and target).
+  template <class... Args>
+  decltype(auto) operator()(Args&&... args) const {
+    return (*get())(std::forward<Args>(args)...);
+  }
+  M* operator->() const { return get(); }
+  M& operator*() const { return *get(); }
+  /// The module; throws std::logic_error when the holder is empty.
+  M* get() const {
+    if (!impl_) throw std::logic_error("ModuleHolder: the holder is empty (assign it a module, e.g. from register_module)");
+    return impl_.get();
+  }
+  const std::shared_ptr<M>& ptr() const { return impl_; }
+  template <class U, class = std::enable_if_t<std::is_convertible_v<M*, U*>>>
+  operator std::shared_ptr<U>() const {
+    return impl_;
+  }
+  explicit operator bool() const { return impl_ != nullptr; }
+
+ private:
+  std::shared_ptr<M> impl_;
+};
+
+/// `std::cout << model` for a std::shared_ptr to a module prints the module, as PyTorch's print(model).
+template <class M, class = std::enable_if_t<std::is_base_of_v<Module, M>>>
+std::ostream& operator<<(std::ostream& os, const std::shared_ptr<M>& module) {
+  return module ? os << *module : os << "None";
+}
+template <class M>
+std::ostream& operator<<(std::ostream& os, const ModuleHolder<M>& module) {
+  return os << module.ptr();
+}
+
 
 }  // namespace ag::nn

@@ -18,6 +18,7 @@
 #include "ag/nn/init.h"
 #include "ag/nn/layer_norm.h"
 #include "ag/nn/linear.h"
+#include "ag/nn/loss.h"
 #include "ag/nn/module.h"
 #include "ag/nn/ordered_dict.h"
 #include "ag/nn/parameter.h"

@@ -4,6 +4,7 @@
 // parameters() (the order optimizers see).
 
 #include <cstddef>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -106,6 +107,20 @@ class OrderedDict {
   std::vector<Item> items_;
   std::unordered_map<std::string, std::size_t> index_;
 };
+
+/// A state dict (or any ordered dict of printable values) as PyTorch prints one:
+/// `OrderedDict([('fc.weight', tensor([[...]])), ('fc.bias', tensor([...]))])`, or `OrderedDict()`.
+template <class V>
+std::ostream& operator<<(std::ostream& os, const OrderedDict<V>& dict) {
+  if (dict.empty()) return os << "OrderedDict()";
+  os << "OrderedDict([";
+  bool first = true;
+  for (const auto& [key, value] : dict) {
+    os << (first ? "" : ", ") << "('" << key << "', " << value << ")";
+    first = false;
+  }
+  return os << "])";
+}
 
 /// A module's state: dotted parameter and buffer names -> tensors, in registration order.
 ///

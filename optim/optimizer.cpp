@@ -20,8 +20,23 @@ const OptimizerOptions& ParamGroup::options() const { return const_cast<ParamGro
 Optimizer::Optimizer(std::vector<ParamGroup> groups, std::unique_ptr<OptimizerOptions> defaults, std::string name)
     : defaults_(std::move(defaults)), name_(std::move(name)) {
   defaults_->validate(name_);
+  std::size_t count = 0;
+  for (const ParamGroup& g : groups) count += g.params().size();
+  AG_CHECK(count > 0, name_, ": got an empty parameter list (a model without parameters, or parameters() taken before "
+           "the model's layers were registered?)");
   for (const ParamGroup& g : groups) add_param_group(g);
 }
+
+void Optimizer::set_lr(double lr) {
+  for (const ParamGroup& g : param_groups_) {  // every group checked before any changes
+    std::unique_ptr<OptimizerOptions> changed = g.options().clone();
+    changed->set_lr(lr);
+    changed->validate(name_);
+  }
+  for (ParamGroup& g : param_groups_) g.options().set_lr(lr);
+}
+
+double Optimizer::lr() const { return param_groups_.front().options().get_lr(); }
 
 void Optimizer::add_param_group(const ParamGroup& group) {
   const std::size_t index = param_groups_.size();

@@ -117,6 +117,13 @@ class Optimizer {
 
   std::vector<ParamGroup>& param_groups() { return param_groups_; }
   const std::vector<ParamGroup>& param_groups() const { return param_groups_; }
+  /// Sets the learning rate of every group, as PyTorch's `for g in opt.param_groups: g["lr"] = lr`
+  /// (one group's: `param_groups()[i].options().set_lr(lr)`).
+  ///
+  ///     opt.set_lr(opt.lr() * 0.1);
+  void set_lr(double lr);
+  /// The learning rate of the first group.
+  double lr() const;
   /// The options of groups made without their own.
   const OptimizerOptions& defaults() const { return *defaults_; }
   /// Every parameter, group by group.

@@ -18,12 +18,24 @@ using detail::data;
 
 namespace {
 
+/// The name of dtype's constant, for the fixes the errors suggest: "kFloat32".
+const char* dtype_constant(Dtype dtype) {
+  switch (dtype) {
+    case kFloat32: return "kFloat32";
+    case kFloat64: return "kFloat64";
+    case kInt64: return "kInt64";
+    case kBool: return "kBool";
+  }
+  return "kFloat32";
+}
+
 void check_operands(const Tensor& a, const Tensor& b, const char* op) {
   AG_CHECK(a.defined() && b.defined(), op, ": an argument is an undefined tensor");
   AG_CHECK(is_floating(a.dtype()) && is_floating(b.dtype()), op, ": expected float32 or float64 tensors, got ",
            a.dtype(), " ", a.shape(), " and ", b.dtype(), " ", b.shape(), " (convert with to(ag::kFloat32))");
   AG_CHECK(a.dtype() == b.dtype(), op, ": both arguments must have the same dtype, got ", a.dtype(), " ", a.shape(),
-           " and ", b.dtype(), " ", b.shape());
+           " and ", b.dtype(), " ", b.shape(), " (convert one: x.to(ag::", dtype_constant(b.dtype()),
+           "), or a model's parameters with model->to(ag::", dtype_constant(a.dtype()), "))");
 }
 
 Shape batch_of(const Shape& s) {
@@ -233,7 +245,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   AG_CHECK(x.shape()[x.dim() - 1] == in, "linear: cannot multiply an input of shape ", x.shape(), " by a weight of shape ",
            weight.shape(), " transposed (", x.shape()[x.dim() - 1], " != ", in, ")");
   if (bias.defined()) {
-    AG_CHECK(bias.dtype() == x.dtype(), "linear: the bias is ", bias.dtype(), " but the input is ", x.dtype());
+    AG_CHECK(bias.dtype() == x.dtype(), "linear: the bias is ", bias.dtype(), " but the input is ", x.dtype(),
+             " (convert the input with x.to(ag::", dtype_constant(bias.dtype()), ") or the model with model->to(ag::",
+             dtype_constant(x.dtype()), "))");
     AG_CHECK(bias.dim() <= 1 && (bias.numel() == out_f || bias.numel() == 1), "linear: a bias of shape ", bias.shape(),
              " does not match out_features ", out_f, " (expected [", out_f, "])");
   }
