@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <fstream>
 #include <sstream>
 
@@ -105,7 +106,7 @@ void builtin_split(std::uint64_t seed, std::int64_t max_len, std::vector<Review>
     ids.assign(static_cast<std::size_t>(len), 1);
     while (true) {
       Review r;
-      r.ids = ids;
+      r.ids.assign(ids.begin(), ids.end());
       for (std::int64_t id : ids) r.text += kVocab[static_cast<std::size_t>(id)];
       r.label = rule_label(ids);
       all.push_back(std::move(r));
@@ -120,7 +121,8 @@ void builtin_split(std::uint64_t seed, std::int64_t max_len, std::vector<Review>
 
 std::pair<ag::Tensor, ag::Tensor> ReviewDataset::get(std::int64_t index) {
   const Review& r = reviews_.at(static_cast<std::size_t>(index));
-  return {ag::tensor(r.ids, {static_cast<std::int64_t>(r.ids.size())}), ag::scalar_tensor(r.label, ag::kInt64)};
+  std::vector<std::int64_t> ids(r.ids.begin(), r.ids.end());
+  return {ag::tensor(ids, {static_cast<std::int64_t>(ids.size())}), ag::scalar_tensor(r.label, ag::kInt64)};
 }
 
 void split(std::vector<Review> all, std::uint64_t seed, std::vector<Review>& train, std::vector<Review>& test) {
@@ -129,14 +131,31 @@ void split(std::vector<Review> all, std::uint64_t seed, std::vector<Review>& tra
   // The indices random_split(ReviewDataset(all), {n - n_test, n_test}, &gen) would pick.
   auto parts = ag::data::detail::split_indices(
       ag::data::detail::split_lengths(n, {static_cast<double>(n - n_test), static_cast<double>(n_test)}), &gen);
-  // Moved, not copied: with millions of reviews a copy would double the memory.
-  auto pick = [&](const std::vector<std::int64_t>& indices, std::vector<Review>& out) {
-    out.clear();
-    out.reserve(indices.size());
-    for (std::int64_t i : indices) out.push_back(std::move(all[static_cast<std::size_t>(i)]));
-  };
-  pick(parts[0], train);
-  pick(parts[1], test);
+  // Moved, not copied, and in place: with millions of reviews `all`, `train` and `test` side by
+  // side would double the memory. Position k of the new order takes all[from(k)]; every cycle of
+  // that permutation is walked once, its visited positions marked by negating their source
+  // (stored as -1 - source).
+  const std::size_t n_train = parts[0].size();
+  auto from = [&](std::size_t k) -> std::int64_t& { return k < n_train ? parts[0][k] : parts[1][k - n_train]; };
+  for (std::size_t start = 0; start < all.size(); ++start) {
+    if (from(start) < 0) continue;
+    Review held = std::move(all[start]);
+    std::size_t k = start;
+    while (true) {
+      const auto j = static_cast<std::size_t>(from(k));
+      from(k) = -1 - from(k);
+      if (j == start) {
+        all[k] = std::move(held);
+        break;
+      }
+      all[k] = std::move(all[j]);
+      k = j;
+    }
+  }
+  test.assign(std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(n_train)),
+              std::make_move_iterator(all.end()));
+  all.erase(all.begin() + static_cast<std::ptrdiff_t>(n_train), all.end());
+  train = std::move(all);
   if (test.empty()) test = train;
 }
 
@@ -157,9 +176,10 @@ void parse_line(const std::string& line, std::size_t line_no, const std::string&
   else if (label == "negative" || label == "0") r.label = 0;
   else throw DataError(where + ": the label '" + shown(label.substr(0, 40)) + (label.size() > 40 ? "..." : "") +
                        "' is not positive/negative or 1/0");
-  r.ids = encode(r.text, where, skipped);
-  if (r.ids.empty()) throw DataError(where + ": the review has no words from the vocabulary (" + vocab_list() + ")");
-  r.ids.shrink_to_fit();
+  const std::vector<std::int64_t> ids = encode(r.text, where, skipped);
+  if (ids.empty()) throw DataError(where + ": the review has no words from the vocabulary (" + vocab_list() + ")");
+  r.ids.assign(ids.begin(), ids.end());
+  r.text.shrink_to_fit();
   out.push_back(std::move(r));
 }
 
@@ -193,9 +213,24 @@ std::vector<Review> read_tsv(const std::string& path, std::int64_t* skipped) {
   if (static_cast<std::uint64_t>(st.st_size) > kMaxDataBytes)
     throw DataError(path + ": " + std::to_string(st.st_size) + " bytes is more than the limit of " +
                     std::to_string(kMaxDataBytes) + " bytes for a data file");
-  // Streamed a block at a time: only the current line and the parsed reviews are in memory.
-  std::vector<Review> out;
+  // Streamed a block at a time: only the current line and the parsed reviews are in memory. The
+  // lines that can hold a review (each has a tab) are counted first, so that the reviews are
+  // allocated once rather than grown: growing holds the old block and the new one at once.
   std::vector<char> block(1 << 20);
+  std::size_t newlines = 0, tabs = 0;
+  std::uint64_t counted = 0;
+  for (std::size_t n; counted <= kMaxDataBytes && (n = std::fread(block.data(), 1, block.size(), f)) > 0;) {
+    counted += n;
+    newlines += static_cast<std::size_t>(std::count(block.data(), block.data() + n, '\n'));
+    tabs += static_cast<std::size_t>(std::count(block.data(), block.data() + n, '\t'));
+  }
+  if (std::ferror(f) || std::fseek(f, 0, SEEK_SET) != 0)
+    throw DataError("cannot read data file " + path + ": " + std::strerror(errno));
+  std::vector<Review> out;
+  try {  // only a hint: a file that is not a review file fails at its first bad line anyway
+    out.reserve(std::min(newlines + 1, tabs));
+  } catch (const std::bad_alloc&) {
+  }
   std::string line;
   std::size_t line_no = 0;
   std::uint64_t total = 0;
@@ -221,10 +256,14 @@ std::vector<Review> read_tsv(const std::string& path, std::int64_t* skipped) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& contents) {
+  write_file_atomic(path, [&](std::ostream& out) { out << contents; });
+}
+
+void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << contents;
+    if (out) write(out);
     out.flush();
     if (!out) {
       std::remove(tmp.c_str());
@@ -238,10 +277,10 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
 }
 
 void write_tsv(const std::string& path, const std::vector<Review>& reviews, const std::string& comment) {
-  std::ostringstream os;
-  if (!comment.empty()) os << "# " << comment << '\n';
-  for (const Review& r : reviews) os << r.text << '\t' << (r.label ? "positive" : "negative") << '\n';
-  write_file_atomic(path, os.str());
+  write_file_atomic(path, [&](std::ostream& os) {
+    if (!comment.empty()) os << "# " << comment << '\n';
+    for (const Review& r : reviews) os << r.text << '\t' << (r.label ? "positive" : "negative") << '\n';
+  });
 }
 
 void make_batch(const std::vector<Review>& reviews, const std::vector<std::int64_t>& order, std::size_t begin,

@@ -3,6 +3,8 @@
 // TSV files of `text<TAB>label`.
 
 #include <cstdint>
+#include <functional>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -25,8 +27,10 @@ class DataError : public std::runtime_error {
 
 struct Review {
   std::string text;
-  std::vector<std::int64_t> ids;  // vocabulary indices, no padding
-  std::int64_t label = 0;         // 1 positive, 0 negative
+  // The vocabulary indices (1..3), one byte per word, no padding: a short review's text and ids
+  // both fit in their strings' own bytes, so ten million reviews cost no allocation each.
+  std::string ids;
+  std::int64_t label = 0;  // 1 positive, 0 negative
 };
 
 /// "<pad>, 优, 良, 差"
@@ -63,7 +67,8 @@ inline constexpr std::size_t kMinReviewsToHoldOut = 5;
 
 /// random_split of `all` with a generator seeded with `seed`: one in five held out as `test`
 /// (all of them are both when there are fewer than kMinReviewsToHoldOut).
-/// The reviews are moved into `train` and `test`, not copied.
+/// The reviews are moved into `train` and `test`, not copied: `all` is put in their order in
+/// place, `train` keeps its memory and `test` is the only new block.
 void split(std::vector<Review> all, std::uint64_t seed, std::vector<Review>& train, std::vector<Review>& test);
 
 /// Every review of 1 to `max_len` words, split with `seed`.
@@ -79,8 +84,9 @@ std::vector<Review> parse_tsv(const std::string& contents, const std::string& na
 inline constexpr std::size_t kMaxLineBytes = std::size_t{1} << 16;        // 64 KiB
 inline constexpr std::uint64_t kMaxDataBytes = std::uint64_t{1} << 30;  // 1 GiB
 
-/// parse_tsv of a file, read a block at a time. Only regular files are read (not /dev/zero or a
-/// pipe); lines are at most kMaxLineBytes and the file at most kMaxDataBytes.
+/// parse_tsv of a file, read a block at a time (its lines counted first, so that the reviews are
+/// allocated once). Only regular files are read (not /dev/zero or a pipe); lines are at most
+/// kMaxLineBytes and the file at most kMaxDataBytes.
 std::vector<Review> read_tsv(const std::string& path, std::int64_t* skipped = nullptr);
 
 /// The comment line write_tsv puts above the built-in data, which states its label rule.
@@ -88,12 +94,14 @@ inline const std::string kBuiltinComment =
     "text<TAB>label, label = positive when 优 +2, 良 +1, 差 -2 sum to more than 0";
 
 /// Writes reviews as `text<TAB>positive|negative` lines, atomically (a temporary file renamed),
-/// under a `# comment` line when `comment` is not empty.
+/// under a `# comment` line when `comment` is not empty; streamed, not built in memory first.
 void write_tsv(const std::string& path, const std::vector<Review>& reviews, const std::string& comment = "");
 
 /// Writes `contents` to `path` through a temporary file in the same folder and a rename, so a
 /// crash never leaves a partial file.
 void write_file_atomic(const std::string& path, const std::string& contents);
+/// The same for contents that `write` streams into the temporary file.
+void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write);
 
 /// Token and label tensors of reviews[order[begin..end)], padded with 0 to the longest review.
 void make_batch(const std::vector<Review>& reviews, const std::vector<std::int64_t>& order, std::size_t begin,
