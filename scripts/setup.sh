@@ -6,8 +6,9 @@ AG_PACKAGES=(build-essential cmake libxtensor-dev libxtensor-blas-dev xtl-dev li
   libcereal-dev libgtest-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libopenmpi-dev openmpi-bin)
 
 # Only for the test suite (test.sh), so that run.sh stays lean: valgrind runs the leak test, pkgconf
-# the install test's pkg-config consumer.
-AG_TEST_PACKAGES=(valgrind pkgconf)
+# the install test's pkg-config consumer, gnuplot-nox draws the sentiment example's loss.png (its
+# test is skipped without it).
+AG_TEST_PACKAGES=(valgrind pkgconf gnuplot-nox)
 
 ag_install_packages() {
   local missing=()
