@@ -1,6 +1,6 @@
 // ag_bench: the four benchmark workloads, one JSON line each.
 //
-//   build/bench/ag_bench [--threads N] [--set-to-none] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead ...]
+//   build/bench/ag_bench [--threads N] [--set-to-none] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead|vecmath ...]
 //
 // Several workloads run one per child process, so that `peak_rss_mb` is each workload's own.
 // Single-threaded unless --threads is given. The workloads (model, sizes, optimizer, step counts
@@ -13,7 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -204,8 +206,56 @@ std::string run_overhead() {
   return buf;
 }
 
+// ---- vecmath: exp, tanh, sigmoid and log of 1M floats, ag's op against a scalar libm loop -----------
+
+std::string run_vecmath() {
+  const std::int64_t n = 1 << 20;
+  const int reps = 31;
+  manual_seed(0);
+  Tensor x = randn({n}) * 3;
+  Tensor pos = x.abs() + 1e-3;
+  std::vector<float> out(static_cast<std::size_t>(n));
+  NoGradGuard no_grad;
+  struct Case {
+    const char* name;
+    Tensor (*op)(const Tensor&);
+    float (*scalar)(float);
+    const Tensor* input;
+  };
+  const Case cases[] = {
+      {"exp", [](const Tensor& t) { return ag::exp(t); }, [](float v) { return std::exp(v); }, &x},
+      {"tanh", [](const Tensor& t) { return ag::tanh(t); }, [](float v) { return std::tanh(v); }, &x},
+      {"sigmoid", [](const Tensor& t) { return ag::sigmoid(t); },
+       [](float v) { return v >= 0 ? 1.0f / (1.0f + std::exp(-v)) : std::exp(v) / (1.0f + std::exp(v)); }, &x},
+      {"log", [](const Tensor& t) { return ag::log(t); }, [](float v) { return std::log(v); }, &pos},
+  };
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::string line = std::string("{\"workload\": \"vecmath\", \"isa\": \"") + cpu_capability() + "\", \"n\": " + std::to_string(n);
+  for (const Case& c : cases) {
+    const float* in = c.input->data_ptr<float>();
+    std::vector<double> t_ag, t_libm;
+    for (int r = 0; r < reps; ++r) {  // alternating, so that both see the same machine
+      auto t0 = Clock::now();
+      Tensor y = c.op(*c.input);
+      t_ag.push_back(seconds_since(t0));
+      t0 = Clock::now();
+      for (std::int64_t i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = c.scalar(in[i]);
+      t_libm.push_back(seconds_since(t0));
+    }
+    const double a = median(t_ag), l = median(t_libm);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, ", \"%s_ns\": %.3f, \"%s_libm_ns\": %.3f, \"%s_speedup\": %.2f", c.name, a / n * 1e9,
+                  c.name, l / n * 1e9, c.name, l / a);
+    line += buf;
+  }
+  return line;
+}
+
 int usage(const char* argv0) {
-  std::fprintf(stderr, "usage: %s [--threads N] [--set-to-none] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead ...]\n", argv0);
+  std::fprintf(stderr, "usage: %s [--threads N] [--set-to-none] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead|vecmath ...]\n", argv0);
   return 2;
 }
 
@@ -218,9 +268,10 @@ int main(int argc, char** argv) {
       {"embedding", run_embedding},
       {"embedding_sparse", [] { return run_embedding_sparse(50000, "embedding_sparse"); }},
       {"embedding_sparse_1m", [] { return run_embedding_sparse(1000000, "embedding_sparse_1m"); }},
-      {"overhead", run_overhead}};
+      {"overhead", run_overhead},
+      {"vecmath", run_vecmath}};
   const std::vector<std::string> order{"sentiment", "mlp", "embedding", "embedding_sparse", "embedding_sparse_1m",
-                                       "overhead"};
+                                       "overhead", "vecmath"};
   int threads = 1;
   std::vector<std::string> chosen;
   for (int i = 1; i < argc; ++i) {

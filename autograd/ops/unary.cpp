@@ -9,13 +9,38 @@
 #include "ag/autograd/ops/elementwise_util.h"
 #include "ag/autograd/ops/inplace.h"
 #include "ag/autograd/ops/kernels.h"
+#include "ag/autograd/ops/vecmath.h"
 
 namespace ag {
 
 using namespace elementwise;
 
+namespace {
+
+/// out = fn(x) through the vectorised kernels of vecmath.h (integer and bool inputs computed in
+/// float32, as unary_float does); a strided input is made contiguous first, so that every element
+/// gets the same kernel whatever the layout.
+Tensor unary_vec(const Tensor& x, const char* name, vecmath::Fn fn) {
+  check_defined(x, name, "input");
+  Tensor cx = is_floating(x.dtype()) ? x : as(x, kFloat32);
+  if (!cx.impl()->contiguous) {
+    NoGradGuard no_grad;
+    cx = cx.contiguous();
+  }
+  Tensor out = detail::make_tensor(cx.shape(), cx.dtype());
+  dispatch_floating(cx.dtype(), name, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    vecmath::apply(fn, cx.data_ptr<T>(), out.data_ptr<T>(), cx.numel());
+  });
+  return out;
+}
+
+}  // namespace
+
+const char* cpu_capability() { return vecmath::isa(); }
+
 Tensor exp(const Tensor& x) {
-  Tensor out = unary_float(x, "exp", [](auto v) { return std::exp(v); });
+  Tensor out = unary_vec(x, "exp", vecmath::Fn::Exp);
   if (needs_grad(x))
     record("ExpBackward0", out, {x}, {save_output(out)},
            [](const Tensor& g, const BackwardContext& ctx) -> Grads { return {g * ctx.saved(0)}; });
@@ -23,7 +48,7 @@ Tensor exp(const Tensor& x) {
 }
 
 Tensor log(const Tensor& x) {
-  Tensor out = unary_float(x, "log", [](auto v) { return std::log(v); });
+  Tensor out = unary_vec(x, "log", vecmath::Fn::Log);
   if (needs_grad(x))
     record("LogBackward0", out, {x}, {save(x)},
            [](const Tensor& g, const BackwardContext& ctx) -> Grads { return {g / ctx.saved(0)}; });
@@ -54,7 +79,7 @@ Tensor abs(const Tensor& x) {
 }
 
 Tensor tanh(const Tensor& x) {
-  Tensor out = unary_float(x, "tanh", [](auto v) { return std::tanh(v); });
+  Tensor out = unary_vec(x, "tanh", vecmath::Fn::Tanh);
   if (needs_grad(x))
     record("TanhBackward0", out, {x}, {save_output(out)}, [](const Tensor& g, const BackwardContext& ctx) -> Grads {
       const Tensor& y = ctx.saved(0);
@@ -64,10 +89,7 @@ Tensor tanh(const Tensor& x) {
 }
 
 Tensor sigmoid(const Tensor& x) {
-  Tensor out = unary_float(x, "sigmoid", [](auto v) {
-    using T = decltype(v);
-    return v >= 0 ? T(1) / (T(1) + std::exp(-v)) : std::exp(v) / (T(1) + std::exp(v));
-  });
+  Tensor out = unary_vec(x, "sigmoid", vecmath::Fn::Sigmoid);  // 1 / (1 + e^-x), computed without overflow
   if (needs_grad(x))
     record("SigmoidBackward0", out, {x}, {save_output(out)}, [](const Tensor& g, const BackwardContext& ctx) -> Grads {
       const Tensor& y = ctx.saved(0);
