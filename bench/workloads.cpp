@@ -1,6 +1,6 @@
-// ag_bench: the four benchmark workloads, one JSON line each.
+// ag_bench: the benchmark workloads of bench/README.md, one JSON line each.
 //
-//   build/bench/ag_bench [--threads N] [--set-to-none] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead|vecmath ...]
+//   build/bench/ag_bench [--threads N] [--set-to-none] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead|vecmath|sentiment_floor ...]
 //
 // Several workloads run one per child process, so that `peak_rss_mb` is each workload's own.
 // Single-threaded unless --threads is given. The workloads (model, sizes, optimizer, step counts
@@ -98,6 +98,151 @@ std::string run_sentiment() {
   char buf[256];
   std::snprintf(buf, sizeof buf, "{\"workload\": \"sentiment\", \"steps_per_s\": %.1f, \"loss\": %.6f, \"accuracy\": %.4f",
                 steps / dt, loss.item<double>(), acc);
+  return buf;
+}
+
+// ---- sentiment_floor: the sentiment step written by hand, next to ag's ------------------------------
+//
+// The same model, data and Adam as run_sentiment, as the loops a person would write: per sequence
+// the rows of its non-padding tokens are summed (padding skipped, not multiplied by a mask), then
+// Linear, cross-entropy, their gradients and Adam on the three tensors, with no allocation in the
+// loop. It starts from the weights ag's model starts from.
+
+struct Floor {
+  static constexpr int V = 4, D = 8, C = 2;
+  float emb[V][D], w[C][D], b[C];
+  float g_emb[V][D], g_w[C][D], g_b[C];
+  float m_emb[V][D] = {}, v_emb[V][D] = {}, m_w[C][D] = {}, v_w[C][D] = {}, m_b[C] = {}, v_b[C] = {};
+  int t = 0;
+
+  /// h = the mean of the rows of the sequence's non-padding tokens; returns their count.
+  int pool(const std::int64_t* toks, int seq, float* h) const {
+    int n = 0;
+    for (int d = 0; d < D; ++d) h[d] = 0;
+    for (int s = 0; s < seq; ++s) {
+      const std::int64_t k = toks[s];
+      if (k == 0) continue;
+      ++n;
+      for (int d = 0; d < D; ++d) h[d] += emb[k][d];
+    }
+    for (int d = 0; d < D; ++d) h[d] /= static_cast<float>(n);
+    return n;
+  }
+  void logits(const float* h, float* z) const {
+    for (int c = 0; c < C; ++c) {
+      float acc = b[c];
+      for (int d = 0; d < D; ++d) acc += w[c][d] * h[d];
+      z[c] = acc;
+    }
+  }
+  static void adam(float* p, const float* g, float* m, float* v, int n, float lr, float c1, float c2) {
+    for (int i = 0; i < n; ++i) {
+      m[i] = 0.9f * m[i] + 0.1f * g[i];
+      v[i] = 0.999f * v[i] + 0.001f * g[i] * g[i];
+      p[i] -= lr / c1 * m[i] / (std::sqrt(v[i]) / std::sqrt(c2) + 1e-8f);
+    }
+  }
+  /// One training step on `batch` sequences of `seq` tokens; returns the mean loss.
+  float step(const std::int64_t* toks, const std::int64_t* labels, int batch, int seq, float lr) {
+    std::memset(g_emb, 0, sizeof g_emb);
+    std::memset(g_w, 0, sizeof g_w);
+    std::memset(g_b, 0, sizeof g_b);
+    float loss = 0;
+    for (int i = 0; i < batch; ++i) {
+      const std::int64_t* tk = toks + i * seq;
+      float h[D], z[C];
+      const int n = pool(tk, seq, h);
+      logits(h, z);
+      const float mx = std::max(z[0], z[1]);
+      float e[C], sum = 0;
+      for (int c = 0; c < C; ++c) sum += e[c] = std::exp(z[c] - mx);
+      const int y = static_cast<int>(labels[i]);
+      loss += std::log(sum) + mx - z[y];
+      float dz[C], dh[D] = {};
+      for (int c = 0; c < C; ++c) dz[c] = (e[c] / sum - (c == y ? 1.0f : 0.0f)) / static_cast<float>(batch);
+      for (int c = 0; c < C; ++c) {
+        g_b[c] += dz[c];
+        for (int d = 0; d < D; ++d) {
+          g_w[c][d] += dz[c] * h[d];
+          dh[d] += dz[c] * w[c][d];
+        }
+      }
+      for (int s = 0; s < seq; ++s)
+        if (tk[s] != 0)
+          for (int d = 0; d < D; ++d) g_emb[tk[s]][d] += dh[d] / static_cast<float>(n);
+    }
+    ++t;
+    const float c1 = 1.0f - std::pow(0.9f, static_cast<float>(t)), c2 = 1.0f - std::pow(0.999f, static_cast<float>(t));
+    adam(&emb[0][0], &g_emb[0][0], &m_emb[0][0], &v_emb[0][0], V * D, lr, c1, c2);
+    adam(&w[0][0], &g_w[0][0], &m_w[0][0], &v_w[0][0], C * D, lr, c1, c2);
+    adam(b, g_b, m_b, v_b, C, lr, c1, c2);
+    return loss / static_cast<float>(batch);
+  }
+};
+
+std::string run_sentiment_floor() {
+  const int steps = 2000, rounds = 5;
+  manual_seed(0);
+  Generator g(0);
+  std::vector<Batch> data;
+  for (int i = 0; i < 64; ++i) data.push_back(sentiment_batch(g, 32, 6));
+  const Batch test = sentiment_batch(g, 1000, 6);
+  std::vector<double> ag_rate, floor_rate;
+  double ag_loss = 0, floor_loss = 0, ag_acc = 0, floor_acc = 0;
+  for (int r = 0; r < rounds; ++r) {  // alternating, so that both see the same machine
+    manual_seed(0);
+    Sentiment model(4, 8);
+    Floor f;
+    {
+      NoGradGuard no_grad;  // the floor starts from ag's initial weights
+      std::memcpy(f.emb, model.emb->weight.contiguous().data_ptr<float>(), sizeof f.emb);
+      std::memcpy(f.w, model.fc->weight.contiguous().data_ptr<float>(), sizeof f.w);
+      std::memcpy(f.b, model.fc->bias.contiguous().data_ptr<float>(), sizeof f.b);
+    }
+    optim::Adam opt(model.parameters(), optim::AdamOptions(0.05));
+    Tensor loss;
+    auto t0 = Clock::now();
+    for (int i = 0; i < steps; ++i) {
+      const Batch& b = data[i % 64];
+      opt.zero_grad(g_set_to_none);
+      loss = cross_entropy(model(b.tokens), b.labels);
+      loss.backward();
+      opt.step();
+    }
+    ag_rate.push_back(steps / seconds_since(t0));
+    t0 = Clock::now();
+    float fl = 0;
+    for (int i = 0; i < steps; ++i) {
+      const Batch& b = data[i % 64];
+      fl = f.step(b.tokens.data_ptr<std::int64_t>(), b.labels.data_ptr<std::int64_t>(), 32, 6, 0.05f);
+    }
+    floor_rate.push_back(steps / seconds_since(t0));
+    NoGradGuard no_grad;
+    ag_loss = loss.item<double>();
+    floor_loss = fl;
+    ag_acc = (model(test.tokens).argmax(1) == test.labels).to(kFloat64).mean().item<double>();
+    int right = 0;
+    const std::int64_t* tt = test.tokens.data_ptr<std::int64_t>();
+    const std::int64_t* tl = test.labels.data_ptr<std::int64_t>();
+    for (int i = 0; i < 1000; ++i) {
+      float h[Floor::D], z[Floor::C];
+      f.pool(tt + i * 6, 6, h);
+      f.logits(h, z);
+      right += (z[1] > z[0] ? 1 : 0) == tl[i];
+    }
+    floor_acc = right / 1000.0;
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const double a = median(ag_rate), fr = median(floor_rate);
+  char buf[384];
+  std::snprintf(buf, sizeof buf,
+                "{\"workload\": \"sentiment_floor\", \"ag_steps_per_s\": %.1f, \"floor_steps_per_s\": %.1f, "
+                "\"ag_share_of_floor\": %.3f, \"ag_loss\": %.6f, \"floor_loss\": %.6f, \"ag_accuracy\": %.4f, "
+                "\"floor_accuracy\": %.4f",
+                a, fr, a / fr, ag_loss, floor_loss, ag_acc, floor_acc);
   return buf;
 }
 
@@ -255,7 +400,7 @@ std::string run_vecmath() {
 }
 
 int usage(const char* argv0) {
-  std::fprintf(stderr, "usage: %s [--threads N] [--set-to-none] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead|vecmath ...]\n", argv0);
+  std::fprintf(stderr, "usage: %s [--threads N] [--set-to-none] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead|vecmath|sentiment_floor ...]\n", argv0);
   return 2;
 }
 
@@ -269,9 +414,10 @@ int main(int argc, char** argv) {
       {"embedding_sparse", [] { return run_embedding_sparse(50000, "embedding_sparse"); }},
       {"embedding_sparse_1m", [] { return run_embedding_sparse(1000000, "embedding_sparse_1m"); }},
       {"overhead", run_overhead},
-      {"vecmath", run_vecmath}};
+      {"vecmath", run_vecmath},
+      {"sentiment_floor", run_sentiment_floor}};
   const std::vector<std::string> order{"sentiment", "mlp", "embedding", "embedding_sparse", "embedding_sparse_1m",
-                                       "overhead", "vecmath"};
+                                       "overhead", "vecmath", "sentiment_floor"};
   int threads = 1;
   std::vector<std::string> chosen;
   for (int i = 1; i < argc; ++i) {
