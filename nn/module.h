@@ -36,9 +36,9 @@ struct IncompatibleKeys {
 /// usually held by std::shared_ptr (submodules must be), though a leaf layer can live on the stack.
 ///
 ///     struct Net : ag::nn::Module {
-///       std::shared_ptr<nn::Linear> fc = register_module("fc", std::make_shared<nn::Linear>(4, 2));
+///       nn::ModuleHolder<nn::Linear> fc = register_module("fc", std::make_shared<nn::Linear>(4, 2));
 ///       nn::Parameter& scale = register_parameter("scale", ag::ones({2}));
-///       ag::Tensor forward(const ag::Tensor& x) override { return fc->forward(x) * scale; }
+///       ag::Tensor forward(const ag::Tensor& x) override { return fc(x) * scale; }
 ///     };
 ///     auto net = std::make_shared<Net>();
 ///     (*net)(ag::randn({8, 4}));               // == net->forward(...)
