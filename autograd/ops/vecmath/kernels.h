@@ -15,17 +15,24 @@ namespace ag::vecmath::detail {
 
 template <class Arch>
 struct Kernels {
-  /// y = op(x) a batch at a time; the lanes where `rare` holds are recomputed with libm.
+  /// y = op(x) a batch at a time; the lanes where `rare` holds, and NaNs, are recomputed with libm.
+  /// The vector code sees 0 in those lanes: xsimd's exp converts its argument to an integer, which
+  /// is undefined behaviour for an infinity or a NaN where the instruction set has no vector
+  /// conversion (AVX2 converts double lane by lane).
   template <class T, class Op, class Rare>
   static void map(Fn fn, const T* x, T* y, std::int64_t n, Op op, Rare rare) {
     using B = xsimd::batch<T, Arch>;
     constexpr std::int64_t W = static_cast<std::int64_t>(B::size);
     auto one = [&](const T* in, T* out, std::int64_t count) {
       const B v = B::load_unaligned(in);
-      op(v).store_unaligned(out);
-      if (xsimd::any(rare(v)))
-        for (std::int64_t k = 0; k < count; ++k)
-          if (xsimd::any(rare(B(in[k])))) out[k] = scalar(fn, in[k]);
+      const auto special = rare(v) || xsimd::isnan(v);  // not v != v: AVX-512 compares that ordered
+      if (!xsimd::any(special)) {
+        op(v).store_unaligned(out);
+        return;
+      }
+      op(xsimd::select(special, B(T(0)), v)).store_unaligned(out);
+      for (std::int64_t k = 0; k < count; ++k)
+        if (in[k] != in[k] || xsimd::any(rare(B(in[k])))) out[k] = scalar(fn, in[k]);
     };
     std::int64_t i = 0;
     for (; i + W <= n; i += W) one(x + i, y + i, W);
@@ -48,11 +55,11 @@ struct Kernels {
       case Fn::Exp:
         return map(fn, x, y, n, [](B v) { return xsimd::exp(v); },
                    [&](B v) { return (v < exp_low) || (v > exp_high); });
-      case Fn::Log:
+      case Fn::Log:  // subnormal, zero, negative, infinite
         return map(fn, x, y, n, [](B v) { return xsimd::log(v); },
-                   [](B v) { return v < B(std::numeric_limits<T>::min()); });  // subnormal, zero, negative
-      case Fn::Tanh:
-        return map(fn, x, y, n, [](B v) { return xsimd::tanh(v); }, [](B v) { return v != v && v == v; });
+                   [](B v) { return (v < B(std::numeric_limits<T>::min())) || (v > B(std::numeric_limits<T>::max())); });
+      case Fn::Tanh:  // beyond 20, tanh is 1 to double precision; infinities must not reach the exp inside
+        return map(fn, x, y, n, [](B v) { return xsimd::tanh(v); }, [](B v) { return xsimd::abs(v) > B(T(20)); });
       case Fn::Sigmoid:
         // 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below: neither overflows.
         return map(
