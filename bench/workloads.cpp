@@ -74,6 +74,19 @@ struct Sentiment : nn::Module {
   }
 };
 
+/// `steps` training steps over the batches, cycled; returns the last loss.
+Tensor train_sentiment(Sentiment& model, optim::Adam& opt, const std::vector<Batch>& data, int steps) {
+  Tensor loss;
+  for (int i = 0; i < steps; ++i) {
+    const Batch& b = data[static_cast<std::size_t>(i) % data.size()];
+    opt.zero_grad(g_set_to_none);
+    loss = cross_entropy(model(b.tokens), b.labels);
+    loss.backward();
+    opt.step();
+  }
+  return loss;
+}
+
 std::string run_sentiment() {
   const int steps = 2000;
   manual_seed(0);
@@ -82,15 +95,8 @@ std::string run_sentiment() {
   for (int i = 0; i < 64; ++i) data.push_back(sentiment_batch(g, 32, 6));
   Sentiment model(4, 8);
   optim::Adam opt(model.parameters(), optim::AdamOptions(0.05));
-  Tensor loss;
   auto t0 = Clock::now();
-  for (int i = 0; i < steps; ++i) {
-    const Batch& b = data[i % 64];
-    opt.zero_grad(g_set_to_none);
-    loss = cross_entropy(model(b.tokens), b.labels);
-    loss.backward();
-    opt.step();
-  }
+  Tensor loss = train_sentiment(model, opt, data, steps);
   double dt = seconds_since(t0);
   Batch test = sentiment_batch(g, 1000, 6);
   NoGradGuard no_grad;
@@ -200,15 +206,8 @@ std::string run_sentiment_floor() {
       std::memcpy(f.b, model.fc->bias.contiguous().data_ptr<float>(), sizeof f.b);
     }
     optim::Adam opt(model.parameters(), optim::AdamOptions(0.05));
-    Tensor loss;
     auto t0 = Clock::now();
-    for (int i = 0; i < steps; ++i) {
-      const Batch& b = data[i % 64];
-      opt.zero_grad(g_set_to_none);
-      loss = cross_entropy(model(b.tokens), b.labels);
-      loss.backward();
-      opt.step();
-    }
+    Tensor loss = train_sentiment(model, opt, data, steps);
     ag_rate.push_back(steps / seconds_since(t0));
     t0 = Clock::now();
     float fl = 0;

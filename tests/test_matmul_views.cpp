@@ -1,48 +1,18 @@
 // matmul reads transposed and row-sliced views where they lie: BLAS gets a transpose flag and a
-// leading dimension, never a contiguous copy. This file replaces the global operator new to count
-// the allocations of 64 KiB and more. Tensor data that big comes from operator new unless the
+// leading dimension, never a contiguous copy. big_allocations.h replaces the global operator new to
+// count the allocations of 64 KiB and more. Tensor data that big comes from operator new unless the
 // thread's cache of freed blocks has one of the size, so each call is measured on a fresh thread
 // (its cache empty): a copy of an operand shows up as one more block beside the output's.
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <functional>
-#include <new>
 #include <thread>
 #include <vector>
 
 #include "ag/autograd/autograd.h"
-
-namespace {
-
-std::atomic<long> g_big_blocks{0};
-constexpr std::size_t kBig = std::size_t{64} << 10;
-
-void* allocate(std::size_t bytes, std::size_t align) {
-  if (bytes >= kBig) g_big_blocks.fetch_add(1, std::memory_order_relaxed);
-  if (bytes == 0) bytes = 1;
-  void* p = align <= alignof(std::max_align_t) ? std::malloc(bytes)
-                                              : std::aligned_alloc(align, (bytes + align - 1) / align * align);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-
-}  // namespace
-
-void* operator new(std::size_t n) { return allocate(n, alignof(std::max_align_t)); }
-void* operator new[](std::size_t n) { return allocate(n, alignof(std::max_align_t)); }
-void* operator new(std::size_t n, std::align_val_t a) { return allocate(n, static_cast<std::size_t>(a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return allocate(n, static_cast<std::size_t>(a)); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+#include "big_allocations.h"
 
 namespace {
 
@@ -53,9 +23,9 @@ template <class F>
 long big_blocks_of(F&& f, Tensor& out) {
   long blocks = 0;
   std::thread t([&] {
-    const long before = g_big_blocks.load();
+    const long before = big_allocations::blocks.load();
     out = f();
-    blocks = g_big_blocks.load() - before;
+    blocks = big_allocations::blocks.load() - before;
   });
   t.join();
   return blocks;

@@ -1,52 +1,22 @@
 // The sentiment example's data at scale: read_tsv allocates the reviews once (the file's lines
 // are counted first, instead of growing the vector, which holds the old block and the new one),
 // a review keeps one byte per word, split moves the reviews into place
-// (the test set is its only new block) and write_tsv streams. This file replaces the global
-// operator new to count the bytes asked for in blocks of 64 KiB and more, where the reviews live.
+// (the test set is its only new block) and write_tsv streams. big_allocations.h replaces the
+// global operator new to count the bytes asked for in blocks of 64 KiB and more, where the reviews live.
 
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <new>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "big_allocations.h"
 #include "sentiment_data.h"
-
-namespace {
-
-std::atomic<std::size_t> g_big_bytes{0};
-constexpr std::size_t kBig = std::size_t{64} << 10;
-
-void* allocate(std::size_t bytes, std::size_t align) {
-  if (bytes >= kBig) g_big_bytes.fetch_add(bytes, std::memory_order_relaxed);
-  if (bytes == 0) bytes = 1;
-  void* p = align <= alignof(std::max_align_t) ? std::malloc(bytes)
-                                              : std::aligned_alloc(align, (bytes + align - 1) / align * align);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-
-}  // namespace
-
-void* operator new(std::size_t n) { return allocate(n, alignof(std::max_align_t)); }
-void* operator new[](std::size_t n) { return allocate(n, alignof(std::max_align_t)); }
-void* operator new(std::size_t n, std::align_val_t a) { return allocate(n, static_cast<std::size_t>(a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return allocate(n, static_cast<std::size_t>(a)); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -74,14 +44,14 @@ std::string write_data_file() {
 
 TEST(SentimentData, ReadTsvAllocatesTheReviewsOnce) {
   const std::string path = write_data_file();
-  const std::size_t big_before = g_big_bytes.load();
+  const std::size_t big_before = big_allocations::bytes.load();
   std::vector<Review> all = sentiment::read_tsv(path);
-  const std::size_t big = g_big_bytes.load() - big_before;
+  const std::size_t big = big_allocations::bytes.load() - big_before;
   ASSERT_EQ(all.size(), kReviews);
   EXPECT_GE(all.capacity(), kReviews);
   EXPECT_LE(all.capacity(), kReviews + 2);  // the lines counted: the reviews, the comment, the blank one
   // The reviews' block and the 1 MiB read buffer; a grown vector would have asked for about twice.
-  EXPECT_LE(big, (kReviews + 2) * sizeof(Review) + (std::size_t{1} << 20) + kBig) << big;
+  EXPECT_LE(big, (kReviews + 2) * sizeof(Review) + (std::size_t{1} << 20) + big_allocations::kBig) << big;
   // One byte per word (its vocabulary index), and the text as written.
   for (std::size_t i = 0; i < 1000; ++i) {
     const Review& r = all[i];
@@ -107,15 +77,15 @@ TEST(SentimentData, SplitMovesTheReviewsInPlaceAndKeepsRandomSplitsChoice) {
       &gen);
 
   std::vector<Review> train, test;
-  const std::size_t before = g_big_bytes.load();
+  const std::size_t before = big_allocations::bytes.load();
   sentiment::split(std::move(all), 7, train, test);
-  const std::size_t big = g_big_bytes.load() - before;
+  const std::size_t big = big_allocations::bytes.load() - before;
   ASSERT_EQ(train.size(), kReviews - n_test);
   ASSERT_EQ(test.size(), n_test);
   // New memory: the test set's block and the permutation's indices (random_split's own), not a
   // second block for the training set.
   const std::size_t indices = 4 * kReviews * sizeof(std::int64_t);
-  EXPECT_LE(big, n_test * sizeof(Review) + indices + kBig) << big;
+  EXPECT_LE(big, n_test * sizeof(Review) + indices + big_allocations::kBig) << big;
   for (std::size_t k = 0; k < train.size(); ++k) {
     const Review& want = copy[static_cast<std::size_t>(parts[0][k])];
     ASSERT_EQ(train[k].text, want.text) << k;
@@ -129,9 +99,9 @@ TEST(SentimentData, WriteTsvStreamsAndReadsBack) {
   const std::string path = write_data_file();
   std::vector<Review> all = sentiment::read_tsv(path);
   const std::string out = path + ".out";
-  const std::size_t before = g_big_bytes.load();
+  const std::size_t before = big_allocations::bytes.load();
   sentiment::write_tsv(out, all, "a comment");
-  const std::size_t big = g_big_bytes.load() - before;
+  const std::size_t big = big_allocations::bytes.load() - before;
   EXPECT_LE(big, std::size_t{1} << 20) << big;  // no string of the whole file (about 2.6 MB here)
   std::vector<Review> back = sentiment::read_tsv(out);
   ASSERT_EQ(back.size(), all.size());
