@@ -7,10 +7,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <new>
-#include <fstream>
-#include <sstream>
 
 namespace sentiment {
 

@@ -3,9 +3,9 @@
 // registration order, and derives from them everything a model needs: dotted names, train/eval,
 // zero_grad, dtype conversion, state dicts and a printout.
 
+#include <cstddef>
 #include <functional>
 #include <memory>
-#include <cstddef>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -259,6 +259,5 @@ template <class M>
 std::ostream& operator<<(std::ostream& os, const ModuleHolder<M>& module) {
   return os << module.ptr();
 }
-
 
 }  // namespace ag::nn
