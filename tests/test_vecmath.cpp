@@ -153,3 +153,29 @@ TEST(Vecmath, OpsGiveTheSameValuesForEveryLayout) {
   EXPECT_EQ(i.dtype(), ag::kFloat32);
   EXPECT_FLOAT_EQ(i.at<float>({2}), std::exp(2.0f));
 }
+
+// In place (x and y the same array), the lanes that go to libm still see their own input: the
+// softmax kernels exponentiate their scratch in place, and a confident softmax has arguments far
+// below exp's vector range next to ordinary ones in the same batch.
+TEST(Vecmath, InPlaceGivesWhatASeparateOutputGets) {
+  std::vector<double> xd;
+  for (int i = 0; i < 97; ++i) xd.push_back(i % 3 == 0 ? -300.0 + i : i % 5 == 0 ? 1e-310 : 0.37 * i - 12);
+  for (Fn fn : {Fn::Exp, Fn::Log, Fn::Tanh, Fn::Sigmoid}) {
+    std::vector<float> xf(xd.begin(), xd.end()), yf(xf.size());
+    std::vector<double> yd(xd.size());
+    ag::vecmath::apply(fn, xf.data(), yf.data(), static_cast<std::int64_t>(xf.size()));
+    ag::vecmath::apply(fn, xd.data(), yd.data(), static_cast<std::int64_t>(xd.size()));
+    std::vector<float> inf(xf);
+    std::vector<double> ind(xd);
+    ag::vecmath::apply(fn, inf.data(), inf.data(), static_cast<std::int64_t>(inf.size()));
+    ag::vecmath::apply(fn, ind.data(), ind.data(), static_cast<std::int64_t>(ind.size()));
+    for (std::size_t k = 0; k < xd.size(); ++k) {
+      ASSERT_EQ(ulps(inf[k], yf[k]), 0) << name(fn) << " float at " << xf[k];
+      ASSERT_EQ(ulps(ind[k], yd[k]), 0) << name(fn) << " double at " << xd[k];
+      if (fn == Fn::Exp) {
+        ASSERT_LE(ulps(inf[k], std::exp(xf[k])), 2) << "exp float at " << xf[k];
+        ASSERT_LE(ulps(ind[k], std::exp(xd[k])), 2) << "exp double at " << xd[k];
+      }
+    }
+  }
+}

@@ -28,7 +28,12 @@ const char* isa();
 template <class T>
 T scalar(Fn fn, T v) {
   switch (fn) {
-    case Fn::Exp: return std::exp(v);
+    case Fn::Exp: {
+      // Far below log(smallest subnormal) e^v is 0: answered without libm's slow underflow path
+      // (it sets errno), which a confident softmax would meet every step.
+      constexpr T kZeroBelow = sizeof(T) == 4 ? T(-104) : T(-746);
+      return v < kZeroBelow ? T(0) : std::exp(v);
+    }
     case Fn::Log: return std::log(v);
     case Fn::Tanh: return std::tanh(v);
     case Fn::Sigmoid: {

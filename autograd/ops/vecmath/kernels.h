@@ -30,9 +30,11 @@ struct Kernels {
         op(v).store_unaligned(out);
         return;
       }
+      alignas(64) T arg[W];  // the inputs, kept: out may be the same array as in
+      v.store_aligned(arg);
       op(xsimd::select(special, B(T(0)), v)).store_unaligned(out);
       for (std::int64_t k = 0; k < count; ++k)
-        if (in[k] != in[k] || xsimd::any(rare(B(in[k])))) out[k] = scalar(fn, in[k]);
+        if (arg[k] != arg[k] || xsimd::any(rare(B(arg[k])))) out[k] = scalar(fn, arg[k]);
     };
     std::int64_t i = 0;
     for (; i + W <= n; i += W) one(x + i, y + i, W);
