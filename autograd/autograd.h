@@ -13,5 +13,6 @@
 #include "ag/autograd/hooks.h"
 #include "ag/autograd/node.h"
 #include "ag/autograd/ops.h"
+#include "ag/autograd/parallel.h"
 #include "ag/autograd/shape.h"
 #include "ag/autograd/tensor.h"

@@ -243,8 +243,12 @@ Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b, Scalar beta =
 ///
 ///     auto y = ag::linear(x, w, b);   // x [32, 10], w [5, 10], b [5] -> [32, 5]
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
-/// Sets the number of OpenBLAS threads. ag starts with 1 unless OPENBLAS_NUM_THREADS is set:
-/// a second thread only pays from ~128^3 products, and one thread keeps results reproducible.
+/// Sets the number of threads ag computes on: OpenBLAS's, and ag's own workers, which split
+/// large elementwise ops (from 65,536 elements), the vectorised math, sums along a dimension and
+/// optimizer steps (ag::parallel_for, ag/autograd/parallel.h). Elementwise ops, sums along a
+/// dimension and optimizer steps give the same results on any number of threads. ag starts with
+/// 1 unless OPENBLAS_NUM_THREADS is set: small ops and products lose more to a hand-off than
+/// they gain (a second thread pays for a product only from ~128^3).
 ///
 ///     ag::set_num_threads(2);
 void set_num_threads(int n);

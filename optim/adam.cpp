@@ -7,6 +7,7 @@
 
 #include "ag/autograd/error.h"
 #include "ag/autograd/grad_mode.h"
+#include "ag/autograd/parallel.h"
 
 namespace ag::optim {
 
@@ -188,9 +189,14 @@ Tensor Adam::step(const LossClosure& closure) {
         Tensor flat_p = p.is_contiguous() ? p : p.contiguous(), flat_g = grad.contiguous();
         detail::dispatch_bool(l2, [&](auto with_l2) {
           detail::dispatch_bool(o.amsgrad(), [&](auto with_amsgrad) {
-            adam_loop<T, decltype(with_l2)::value, decltype(with_amsgrad)::value>(
-                flat_p.data_ptr<T>(), flat_g.data_ptr<T>(), s.exp_avg.data_ptr<T>(), s.exp_avg_sq.data_ptr<T>(), vmax,
-                p.numel(), c);
+            // Split across ag's threads for a big parameter; an element's update is the same
+            // on any thread (the tail's scalar code rounds as the SIMD batches do).
+            T *pp = flat_p.data_ptr<T>(), *pm = s.exp_avg.data_ptr<T>(), *pv = s.exp_avg_sq.data_ptr<T>();
+            const T* pg = flat_g.data_ptr<T>();
+            parallel_for(0, p.numel(), kGrainSize, [&](std::int64_t lo, std::int64_t hi) {
+              adam_loop<T, decltype(with_l2)::value, decltype(with_amsgrad)::value>(
+                  pp + lo, pg + lo, pm + lo, pv + lo, vmax ? vmax + lo : nullptr, hi - lo, c);
+            });
           });
         });
         if (!flat_p.is_same(p)) Tensor(p).copy_(flat_p);

@@ -2,6 +2,7 @@
 
 #include "ag/autograd/error.h"
 #include "ag/autograd/grad_mode.h"
+#include "ag/autograd/parallel.h"
 #include "ag/autograd/ops.h"
 
 namespace ag::optim {
@@ -88,12 +89,19 @@ void sgd_step(const Tensor& param, const Tensor& grad, T* buf, bool first, const
   T* p = param.data_ptr<T>();
   const T* g = grad.data_ptr<T>();
   const std::int64_t n = param.numel();
+  // Split across ag's threads for a big parameter: each element's update is the same code on any
+  // thread, so the result does not depend on the thread count.
   detail::dispatch_bool(o.weight_decay() != 0, [&](auto decay) {
     constexpr bool kDecay = decltype(decay)::value;
-    if (o.momentum() == 0) return sgd_update<T, kDecay, false, false, false>(p, g, buf, n, c);
+    auto run = [&](auto update) {
+      parallel_for(0, n, kGrainSize, [&](std::int64_t lo, std::int64_t hi) {
+        update(p + lo, g + lo, buf ? buf + lo : nullptr, hi - lo, c);
+      });
+    };
+    if (o.momentum() == 0) return run(sgd_update<T, kDecay, false, false, false>);
     detail::dispatch_bool(first, [&](auto first_step) {
       detail::dispatch_bool(o.nesterov(), [&](auto nesterov) {
-        sgd_update<T, kDecay, true, decltype(first_step)::value, decltype(nesterov)::value>(p, g, buf, n, c);
+        run(sgd_update<T, kDecay, true, decltype(first_step)::value, decltype(nesterov)::value>);
       });
     });
   });

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "ag/autograd/node.h"
+#include "ag/autograd/parallel.h"
 #include "ag/autograd/ops.h"
 #include "ag/autograd/ops/blas.h"
 #include "ag/autograd/ops/kernels.h"
@@ -287,7 +288,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return out;
 }
 
-void set_num_threads(int n) { blas::set_num_threads(n); }
+void set_num_threads(int n) {
+  blas::set_num_threads(n);  // checks n
+  detail::set_pool_threads(n);
+}
 int get_num_threads() { return blas::get_num_threads(); }
 
 // ---- Tensor methods -------------------------------------------------------------------------

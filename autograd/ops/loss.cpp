@@ -6,10 +6,12 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "ag/autograd/node.h"
 #include "ag/autograd/ops.h"
 #include "ag/autograd/ops/kernels.h"
+#include "ag/autograd/ops/vecmath.h"
 #include "ag/autograd/tensor_impl.h"
 
 namespace ag {
@@ -45,22 +47,68 @@ Lanes lanes_of(const Shape& s, std::int64_t dim) {
   return l;
 }
 
-/// Calls f(offset of the lane's first element) for every lane; elements are `inner` apart.
+/// Calls f(offset of the lane's first element, lane number) for every lane; elements are
+/// `inner` apart, lane a * inner + i starts at a * n * inner + i.
 template <class F>
 void for_each_lane(const Lanes& l, F f) {
+  if (l.inner == 1) {  // lanes are rows
+    for (std::int64_t a = 0; a < l.outer; ++a) f(a * l.n, a);
+    return;
+  }
   for (std::int64_t a = 0; a < l.outer; ++a)
-    for (std::int64_t i = 0; i < l.inner; ++i) f(a * l.n * l.inner + i);
+    for (std::int64_t i = 0; i < l.inner; ++i) f(a * l.n * l.inner + i, a * l.inner + i);
 }
 
-/// log Σ exp(x_k) over one lane, shifted by the max so that exp never overflows. exp and log
-/// run in T (float32's are several times cheaper); the sum accumulates in double.
+/// Room for n elements of T: on the stack when few (the rows of a small model's batch), else
+/// from the pool.
 template <class T>
-double lane_logsumexp(const T* x, std::int64_t n, std::int64_t stride) {
-  T m = -std::numeric_limits<T>::infinity();
-  for (std::int64_t k = 0; k < n; ++k) m = x[k * stride] > m ? x[k * stride] : m;
-  double s = 0;
-  for (std::int64_t k = 0; k < n; ++k) s += kernels::exp_or_zero(x[k * stride] - m);
-  return static_cast<double>(m) + std::log(static_cast<T>(s));
+class Scratch {
+ public:
+  explicit Scratch(std::int64_t n) {
+    if (n > kLocal) {
+      heap_.resize(static_cast<std::size_t>(n));
+      p_ = heap_.data();
+    }
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  T* get() { return p_; }
+  T& operator[](std::int64_t i) { return p_[i]; }
+
+ private:
+  static constexpr std::int64_t kLocal = 256;
+  T local_[kLocal];
+  std::vector<T, detail::PoolAllocator<T>> heap_;
+  T* p_ = local_;
+};
+
+/// e[x] = x - max(its lane) over a whole tensor, then exp of all of them in one vecmath call (the
+/// lanes of a batch are short: one call per lane would run mostly the tail). Fills `lane_max`,
+/// one per lane (a * inner + i), and returns the exps in `e`, laid out as x.
+template <class T>
+void shifted_exp(const T* x, const Lanes& l, T* e, T* lane_max) {
+  for_each_lane(l, [&](std::int64_t o, std::int64_t lane) {
+    T m = -std::numeric_limits<T>::infinity();
+    for (std::int64_t k = 0; k < l.n; ++k) m = x[o + k * l.inner] > m ? x[o + k * l.inner] : m;
+    lane_max[lane] = m;
+    for (std::int64_t k = 0; k < l.n; ++k) e[o + k * l.inner] = x[o + k * l.inner] - m;
+  });
+  vecmath::apply(vecmath::Fn::Exp, e, e, l.outer * l.n * l.inner);
+}
+
+/// log Σ exp(x_k) of every lane into lse (one per lane), shifted by the lane's max so that exp
+/// never overflows. exp and log run in T (float32's are several times cheaper, and vectorised);
+/// the sums accumulate in double.
+template <class T>
+void lanes_logsumexp(const T* x, const Lanes& l, double* lse) {
+  const std::int64_t lanes = l.outer * l.inner;
+  Scratch<T> e(l.outer * l.n * l.inner), m(lanes);
+  shifted_exp(x, l, e.get(), m.get());
+  for_each_lane(l, [&](std::int64_t o, std::int64_t lane) {
+    double s = 0;
+    for (std::int64_t k = 0; k < l.n; ++k) s += e[o + k * l.inner];
+    lse[lane] = static_cast<double>(m[lane]) + std::log(static_cast<T>(s));
+  });
 }
 
 template <bool Log>
@@ -72,15 +120,24 @@ Tensor softmax_forward(const Tensor& x_in, std::int64_t dim) {
     using T = typename decltype(tag)::type;
     const T* px = data<T>(x);
     T* py = data<T>(out);
-    for_each_lane(l, [&](std::int64_t o) {
-      const T* xs = px + o;
-      T* ys = py + o;
-      const T lse = static_cast<T>(lane_logsumexp(xs, l.n, l.inner));
-      for (std::int64_t k = 0; k < l.n; ++k) {
-        T lp = xs[k * l.inner] - lse;
-        ys[k * l.inner] = Log ? lp : kernels::exp_or_zero(lp);
-      }
-    });
+    if (x.numel() == 0) return;
+    if constexpr (Log) {  // x - lse
+      Scratch<double> lse(l.outer * l.inner);
+      lanes_logsumexp(px, l, lse.get());
+      for_each_lane(l, [&](std::int64_t o, std::int64_t lane) {
+        const T v = static_cast<T>(lse[lane]);
+        for (std::int64_t k = 0; k < l.n; ++k) py[o + k * l.inner] = px[o + k * l.inner] - v;
+      });
+    } else {  // exp(x - max) / Σ exp(x - max), the exps written straight into out
+      Scratch<T> m(l.outer * l.inner);
+      shifted_exp(px, l, py, m.get());
+      for_each_lane(l, [&](std::int64_t o, std::int64_t) {
+        double s = 0;
+        for (std::int64_t k = 0; k < l.n; ++k) s += py[o + k * l.inner];
+        const T inv = static_cast<T>(1.0 / s);
+        for (std::int64_t k = 0; k < l.n; ++k) py[o + k * l.inner] *= inv;
+      });
+    }
   });
   return out;
 }
@@ -95,13 +152,14 @@ Tensor softmax_backward_raw(const Tensor& g_in, const Tensor& y_in, std::int64_t
     using T = typename decltype(tag)::type;
     const T *pg = data<T>(g), *py = data<T>(y);
     T* pd = data<T>(dx);
-    for_each_lane(l, [&](std::int64_t o) {
+    if (Log) vecmath::apply(vecmath::Fn::Exp, py, pd, y.numel());  // exp(y), all at once
+    for_each_lane(l, [&](std::int64_t o, std::int64_t) {
       double s = 0;
       for (std::int64_t k = 0; k < l.n; ++k) s += Log ? pg[o + k * l.inner] : pg[o + k * l.inner] * py[o + k * l.inner];
       const T st = static_cast<T>(s);
       for (std::int64_t k = 0; k < l.n; ++k) {
         std::int64_t e = o + k * l.inner;
-        pd[e] = Log ? pg[e] - kernels::exp_or_zero(py[e]) * st : py[e] * (pg[e] - st);
+        pd[e] = Log ? pg[e] - pd[e] * st : py[e] * (pg[e] - st);
       }
     });
   });
@@ -184,6 +242,8 @@ template <class T>
 double class_loss_forward(const ClassLoss& c, const T* x, const std::int64_t* t, const T* w, T* per_sample) {
   const Lanes& l = c.lanes;
   const double smooth = c.eps / static_cast<double>(l.n);
+  Scratch<double> lse_of(c.softmax ? l.outer * l.inner : 0);
+  if (c.softmax && l.outer * l.n * l.inner > 0) lanes_logsumexp(x, l, lse_of.get());
   double total = 0;
   for (std::int64_t a = 0; a < l.outer; ++a)
     for (std::int64_t i = 0; i < l.inner; ++i) {
@@ -191,7 +251,7 @@ double class_loss_forward(const ClassLoss& c, const T* x, const std::int64_t* t,
       const T* xs = x + a * l.n * l.inner + i;
       double loss = 0;
       if (t[s] != c.ignore_index) {
-        const double lse = c.softmax ? lane_logsumexp(xs, l.n, l.inner) : 0.0;
+        const double lse = c.softmax ? lse_of[s] : 0.0;
         const double wt = w ? w[t[s]] : 1.0;
         loss = (1 - c.eps) * wt * (lse - xs[t[s] * l.inner]);
         if (smooth != 0) {
@@ -214,6 +274,18 @@ template <class T>
 void class_loss_backward(const ClassLoss& c, const T* x, const std::int64_t* t, const T* w, const T* g, T* out, T* coef) {
   const Lanes& l = c.lanes;
   const double smooth = c.eps / static_cast<double>(l.n);
+  // softmax(x) = exp(x - lse), its exps computed for the whole tensor at once
+  const bool probs = c.softmax && !coef && l.outer * l.n * l.inner > 0;
+  Scratch<T> p(probs ? l.outer * l.n * l.inner : 0);
+  if (probs) {
+    Scratch<double> lse(l.outer * l.inner);
+    lanes_logsumexp(x, l, lse.get());
+    for_each_lane(l, [&](std::int64_t o, std::int64_t lane) {
+      const T v = static_cast<T>(lse[lane]);
+      for (std::int64_t k = 0; k < l.n; ++k) p[o + k * l.inner] = x[o + k * l.inner] - v;
+    });
+    vecmath::apply(vecmath::Fn::Exp, p.get(), p.get(), l.outer * l.n * l.inner);
+  }
   for (std::int64_t a = 0; a < l.outer; ++a)
     for (std::int64_t i = 0; i < l.inner; ++i) {
       const std::int64_t s = a * l.inner + i;
@@ -231,12 +303,12 @@ void class_loss_backward(const ClassLoss& c, const T* x, const std::int64_t* t, 
       }
       const double wt = w ? w[t[s]] : 1.0;
       const double big_q = (1 - c.eps) * wt + smooth * c.weight_sum;
-      const double lse = c.softmax && !coef ? lane_logsumexp(xs, l.n, l.inner) : 0.0;
+      const T* ps = probs ? p.get() + (xs - x) : nullptr;
       for (std::int64_t k = 0; k < l.n; ++k) {
         double q = smooth * (w ? w[k] : 1.0) + (k == t[s] ? (1 - c.eps) * wt : 0.0);
         double v;
         if (coef) v = gs * q;
-        else if (c.softmax) v = gs * (big_q * kernels::exp_or_zero(xs[k * l.inner] - static_cast<T>(lse)) - q);
+        else if (c.softmax) v = gs * (big_q * ps[k * l.inner] - q);
         else v = -gs * q;
         os[k * l.inner] = static_cast<T>(v);
       }

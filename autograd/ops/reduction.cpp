@@ -1,6 +1,7 @@
 // Reductions: sum, mean, max/min (all, along a dim, over dims), argmax/argmin, logsumexp, norm.
 // float32 sums accumulate in double: a float accumulator loses digits past a few thousand terms.
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -84,18 +85,41 @@ Tensor sum_raw(const Tensor& x_in, const Reduced& r) {
       if (r.mask[d]) dim = static_cast<std::int64_t>(d), ++reduced;
     if (reduced == 1) {  // one dim, seen as [outer, n, inner]: straight loops the compiler vectorises
       const kernels::Blocks b = kernels::blocks(x.shape(), dim);
+      // Each output element is summed by one thread in the same order whatever the thread count,
+      // so a split (over the outer rows, or over the columns when there is one row) changes
+      // nothing in the result. The grain counts input elements.
+      const std::int64_t per_out = b.n;
       if (b.inner == 1) {
-        for (std::int64_t a = 0; a < b.outer; ++a) o[a] = static_cast<T>(sum_contiguous(p + a * b.n, b.n));
+        parallel_for(0, b.outer, std::max<std::int64_t>(1, kernels::kParallelGrain / std::max<std::int64_t>(per_out, 1)),
+                     [&](std::int64_t lo, std::int64_t hi) {
+                       for (std::int64_t a = lo; a < hi; ++a) o[a] = static_cast<T>(sum_contiguous(p + a * b.n, b.n));
+                     });
         return;
       }
-      std::vector<acc_t<T>, detail::PoolAllocator<acc_t<T>>> row(static_cast<std::size_t>(b.inner));
-      for (std::int64_t a = 0; a < b.outer; ++a) {
-        std::fill(row.begin(), row.end(), acc_t<T>(0));
-        for (std::int64_t k = 0; k < b.n; ++k) {
-          const T* src = p + (a * b.n + k) * b.inner;
-          for (std::int64_t i = 0; i < b.inner; ++i) row[i] = kernels::wrap_add<acc_t<T>>(row[i], src[i]);
+      // columns [lo, hi) of output row a; the accumulators on the stack when the run is short
+      auto sum_columns = [&](std::int64_t a, std::int64_t lo, std::int64_t hi) {
+        constexpr std::int64_t kLocal = 64;
+        acc_t<T> local[kLocal];
+        std::vector<acc_t<T>, detail::PoolAllocator<acc_t<T>>> heap;
+        const std::int64_t w = hi - lo;
+        if (w > kLocal) heap.resize(static_cast<std::size_t>(w));
+        acc_t<T>* row = w > kLocal ? heap.data() : local;
+        const T* src = p + a * b.n * b.inner + lo;
+        kernels::run4(row, w, [&](std::int64_t i) { return static_cast<acc_t<T>>(src[i]); });
+        for (std::int64_t k = 1; k < b.n; ++k) {
+          src += b.inner;
+          kernels::run4(row, w, [&](std::int64_t i) { return kernels::wrap_add<acc_t<T>>(row[i], src[i]); });
         }
-        for (std::int64_t i = 0; i < b.inner; ++i) o[a * b.inner + i] = static_cast<T>(row[i]);
+        kernels::run4(o + a * b.inner + lo, w, [&](std::int64_t i) { return static_cast<T>(row[i]); });
+      };
+      const std::int64_t grain_rows = std::max<std::int64_t>(1, kernels::kParallelGrain / std::max<std::int64_t>(b.n * b.inner, 1));
+      if (b.outer >= 2) {
+        parallel_for(0, b.outer, grain_rows, [&](std::int64_t lo, std::int64_t hi) {
+          for (std::int64_t a = lo; a < hi; ++a) sum_columns(a, 0, b.inner);
+        });
+      } else {
+        parallel_for(0, b.inner, std::max<std::int64_t>(16, kernels::kParallelGrain / std::max<std::int64_t>(per_out, 1)),
+                     [&](std::int64_t lo, std::int64_t hi) { sum_columns(0, lo, hi); });
       }
       return;
     }

@@ -30,7 +30,11 @@ Tensor unary_vec(const Tensor& x, const char* name, vecmath::Fn fn) {
   Tensor out = detail::make_tensor(cx.shape(), cx.dtype());
   dispatch_floating(cx.dtype(), name, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    vecmath::apply(fn, cx.data_ptr<T>(), out.data_ptr<T>(), cx.numel());
+    const T* px = cx.data_ptr<T>();
+    T* po = out.data_ptr<T>();
+    // An element's result does not depend on its place in the array, so the split is invisible.
+    parallel_for(0, cx.numel(), kernels::kParallelGrain / 2,
+                 [&](std::int64_t lo, std::int64_t hi) { vecmath::apply(fn, px + lo, po + lo, hi - lo); });
   });
   return out;
 }
