@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""The four workloads of bench/README.md in PyTorch, single-threaded, for comparing with ag_bench.
+"""The workloads of bench/README.md in PyTorch, single-threaded, for comparing with ag_bench.
 
-    /usr/bin/python3 bench/torch_workloads.py [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead ...]
+    /usr/bin/python3 bench/torch_workloads.py [--threads N] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead|gradient_penalty|batch1 ...]
 
 Needs PyTorch (Debian: apt-get install python3-torch). A measuring stick only: nothing in ag
 depends on it. Prints one JSON line per workload with ag_bench's keys.
@@ -11,6 +11,13 @@ import os
 import sys
 import time
 
+# --threads N, like ag_bench's: N threads instead of one.
+THREADS = 1
+if sys.argv[1:2] == ["--threads"] and len(sys.argv) > 2:
+    THREADS = int(sys.argv[2])
+    del sys.argv[1:3]
+    os.environ["OPENBLAS_NUM_THREADS"] = str(THREADS)
+
 # Debian's PyTorch runs its GEMMs in the system OpenBLAS, whose thread pool torch.set_num_threads
 # does not size: pin it before torch loads it, or the "single-threaded" mlp uses both cores.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -19,7 +26,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-torch.set_num_threads(1)
+torch.set_num_threads(THREADS)
 SCORES = torch.tensor([0, 2, 1, -2])  # <pad>, 优, 良, 差
 
 
@@ -42,6 +49,17 @@ class Sentiment(nn.Module):
         return self.fc((e * m).sum(1) / m.sum(1))     # [B, 2]
 
 
+def train_sentiment(model, opt, data, steps):
+    """`steps` training steps over the batches, cycled; returns the last loss."""
+    for i in range(steps):
+        tokens, labels = data[i % len(data)]
+        opt.zero_grad()
+        loss = F.cross_entropy(model(tokens), labels)
+        loss.backward()
+        opt.step()
+    return loss
+
+
 def sentiment(steps=2000):
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
@@ -49,12 +67,7 @@ def sentiment(steps=2000):
     model = Sentiment()
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
     start = time.perf_counter()
-    for i in range(steps):
-        tokens, labels = data[i % 64]
-        opt.zero_grad()
-        loss = F.cross_entropy(model(tokens), labels)
-        loss.backward()
-        opt.step()
+    loss = train_sentiment(model, opt, data, steps)
     elapsed = time.perf_counter() - start
     tokens, labels = sentiment_batch(gen, 1000, 6)
     with torch.no_grad():
@@ -137,9 +150,61 @@ def overhead(reps=200, chain=100):
     return {"workload": "overhead", "us_per_op": (time.perf_counter() - start) / (reps * chain) * 1e6}
 
 
+def gradient_penalty(warmup=5, steps=500):
+    """loss = mean(out) + 10 * mean((|d sum(out) / dx|_2 - 1)^2): the input gradient taken with
+    create_graph, then the whole loss differentiated again."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 16, requires_grad=True)
+    model = nn.Sequential(nn.Linear(16, 64), nn.Tanh(), nn.Linear(64, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        opt.zero_grad()
+        out = model(x)
+        (dx,) = torch.autograd.grad(out.sum(), x, retain_graph=True, create_graph=True)
+        penalty = ((dx.pow(2).sum(1) + 1e-12).sqrt() - 1).pow(2).mean()
+        loss = out.mean() + 10 * penalty
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = step()
+    elapsed = time.perf_counter() - start
+    return {"workload": "gradient_penalty", "steps_per_s": steps / elapsed, "us_per_step": elapsed / steps * 1e6,
+            "loss": loss.item()}
+
+
+def batch1(steps=20000, predictions=100000):
+    """The sentiment model one sequence of 6 tokens at a time: training steps, then predictions."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    data = [sentiment_batch(gen, 1, 6) for _ in range(64)]
+    model = Sentiment()
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    train_sentiment(model, opt, data, 100)  # warm-up
+    start = time.perf_counter()
+    loss = train_sentiment(model, opt, data, steps)
+    step_us = (time.perf_counter() - start) / steps * 1e6
+    checksum = 0.0
+    with torch.no_grad():
+        start = time.perf_counter()
+        for i in range(predictions):
+            logits = model(data[i % 64][0])
+            if i % 1024 == 0:
+                checksum += logits[0, 0].item()
+        predict_us = (time.perf_counter() - start) / predictions * 1e6
+    return {"workload": "batch1", "us_per_step": step_us, "us_per_prediction": predict_us, "loss": loss.item(),
+            "checksum": checksum}
+
+
 WORKLOADS = {"sentiment": sentiment, "mlp": mlp, "embedding": embedding, "embedding_sparse": embedding_sparse,
-             "embedding_sparse_1m": lambda: embedding_sparse(1000000, "embedding_sparse_1m"), "overhead": overhead}
+             "embedding_sparse_1m": lambda: embedding_sparse(1000000, "embedding_sparse_1m"), "overhead": overhead,
+             "gradient_penalty": gradient_penalty, "batch1": batch1}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or WORKLOADS:
-        print(json.dumps(WORKLOADS[name]()), flush=True)
+        print(json.dumps({**WORKLOADS[name](), "threads": THREADS}), flush=True)

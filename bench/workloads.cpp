@@ -1,6 +1,6 @@
 // ag_bench: the benchmark workloads of bench/README.md, one JSON line each.
 //
-//   build/bench/ag_bench [--threads N] [--set-to-none] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead|vecmath|sentiment_floor ...]
+//   build/bench/ag_bench [--threads N] [--set-to-none] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead|vecmath|sentiment_floor|gradient_penalty|batch1 ...]
 //
 // Several workloads run one per child process, so that `peak_rss_mb` is each workload's own.
 // Single-threaded unless --threads is given. The workloads (model, sizes, optimizer, step counts
@@ -252,9 +252,13 @@ std::string run_mlp() {
   manual_seed(0);
   Tensor x = randn({batch, 784});
   Tensor y = randint(0, 10, {batch});
-  nn::Sequential model(std::make_shared<nn::Linear>(784, 512), std::make_shared<nn::ReLU>(),
-                       std::make_shared<nn::Linear>(512, 512), std::make_shared<nn::ReLU>(),
-                       std::make_shared<nn::Linear>(512, 10));
+  // The layers are made first to last, as PyTorch makes them (the order in which a call's
+  // arguments are evaluated is unspecified in C++: g++ goes right to left), so that each layer
+  // draws the initial weights PyTorch's does.
+  auto fc1 = std::make_shared<nn::Linear>(784, 512);
+  auto fc2 = std::make_shared<nn::Linear>(512, 512);
+  auto fc3 = std::make_shared<nn::Linear>(512, 10);
+  nn::Sequential model(fc1, std::make_shared<nn::ReLU>(), fc2, std::make_shared<nn::ReLU>(), fc3);
   optim::SGD opt(model.parameters(), optim::SGDOptions(0.01).momentum(0.9));
   auto step = [&] {
     opt.zero_grad(g_set_to_none);
@@ -350,6 +354,74 @@ std::string run_overhead() {
   return buf;
 }
 
+// ---- gradient_penalty: a create_graph step, Linear(16, 64)-Tanh-Linear(64, 1) -----------------------
+//
+// loss = mean(out) + 10 * mean((|d sum(out) / dx|_2 - 1)^2) over a fixed batch of 64 (a WGAN-GP
+// style penalty): the gradient with respect to the input is taken with create_graph, then the
+// whole loss is differentiated again; Adam(1e-3). 5 warm-up steps, 500 timed.
+
+std::string run_gradient_penalty() {
+  const int warmup = 5, steps = 500;
+  manual_seed(0);
+  Tensor x = randn({64, 16}, requires_grad());
+  auto fc1 = std::make_shared<nn::Linear>(16, 64);  // first to last, as in run_mlp
+  auto fc2 = std::make_shared<nn::Linear>(64, 1);
+  nn::Sequential model(fc1, std::make_shared<nn::Tanh>(), fc2);
+  optim::Adam opt(model.parameters(), optim::AdamOptions(1e-3));
+  Tensor loss;
+  auto step = [&] {
+    opt.zero_grad(g_set_to_none);
+    Tensor out = model.forward(x);
+    Tensor dx = grad({out.sum()}, {x}, {}, true, true)[0];
+    Tensor penalty = (sqrt(dx.pow(2).sum(1) + 1e-12) - 1).pow(2).mean();
+    loss = out.mean() + 10 * penalty;
+    loss.backward();
+    opt.step();
+  };
+  for (int i = 0; i < warmup; ++i) step();
+  auto t0 = Clock::now();
+  for (int i = 0; i < steps; ++i) step();
+  double dt = seconds_since(t0);
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "{\"workload\": \"gradient_penalty\", \"steps_per_s\": %.1f, \"us_per_step\": %.2f, \"loss\": %.6f",
+                steps / dt, dt / steps * 1e6, loss.item<double>());
+  return buf;
+}
+
+// ---- batch1: the sentiment model one sequence at a time ---------------------------------------------
+//
+// A training step on a batch of one sequence of 6 tokens (zero_grad, forward, cross-entropy,
+// backward, Adam), 20,000 times over 64 pre-made sequences; then 100,000 single predictions
+// (the model's logits for one sequence) under NoGradGuard.
+
+std::string run_batch1() {
+  const int steps = 20000, predictions = 100000;
+  manual_seed(0);
+  Generator g(0);
+  std::vector<Batch> data;
+  for (int i = 0; i < 64; ++i) data.push_back(sentiment_batch(g, 1, 6));
+  Sentiment model(4, 8);
+  optim::Adam opt(model.parameters(), optim::AdamOptions(0.05));
+  train_sentiment(model, opt, data, 100);  // warm-up
+  auto t0 = Clock::now();
+  Tensor loss = train_sentiment(model, opt, data, steps);
+  const double step_us = seconds_since(t0) / steps * 1e6;
+  NoGradGuard no_grad;
+  double checksum = 0;
+  t0 = Clock::now();
+  for (int i = 0; i < predictions; ++i) {
+    Tensor logits = model(data[static_cast<std::size_t>(i) % data.size()].tokens);
+    if (i % 1024 == 0) checksum += logits.data_ptr<float>()[0];
+  }
+  const double predict_us = seconds_since(t0) / predictions * 1e6;
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "{\"workload\": \"batch1\", \"us_per_step\": %.3f, \"us_per_prediction\": %.3f, \"loss\": %.6f, "
+                "\"checksum\": %.4f",
+                step_us, predict_us, loss.item<double>(), checksum);
+  return buf;
+}
+
 // ---- vecmath: exp, tanh, sigmoid and log of 1M floats, ag's op against a scalar libm loop -----------
 
 std::string run_vecmath() {
@@ -399,7 +471,7 @@ std::string run_vecmath() {
 }
 
 int usage(const char* argv0) {
-  std::fprintf(stderr, "usage: %s [--threads N] [--set-to-none] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead|vecmath|sentiment_floor ...]\n", argv0);
+  std::fprintf(stderr, "usage: %s [--threads N] [--set-to-none] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead|vecmath|sentiment_floor|gradient_penalty|batch1 ...]\n", argv0);
   return 2;
 }
 
@@ -414,9 +486,11 @@ int main(int argc, char** argv) {
       {"embedding_sparse_1m", [] { return run_embedding_sparse(1000000, "embedding_sparse_1m"); }},
       {"overhead", run_overhead},
       {"vecmath", run_vecmath},
-      {"sentiment_floor", run_sentiment_floor}};
+      {"sentiment_floor", run_sentiment_floor},
+      {"gradient_penalty", run_gradient_penalty},
+      {"batch1", run_batch1}};
   const std::vector<std::string> order{"sentiment", "mlp", "embedding", "embedding_sparse", "embedding_sparse_1m",
-                                       "overhead", "vecmath", "sentiment_floor"};
+                                       "overhead", "vecmath", "sentiment_floor", "gradient_penalty", "batch1"};
   int threads = 1;
   std::vector<std::string> chosen;
   for (int i = 1; i < argc; ++i) {
