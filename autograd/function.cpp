@@ -72,7 +72,7 @@ tensor_list FunctionAccess::finish(const char* name, detail::CppNode::Backward b
   }
   // The node's outputs are all of forward's; only the differentiable ones get it as grad_fn.
   Tensor first = detail::make_alias(outputs[0]);
-  detail::connect(node, *first.impl(), inputs.data(), inputs.size(), saved.data(), saved.size());
+  detail::connect(node, *first.impl(), inputs, saved.data(), saved.size());
   for (std::size_t i = 1; i < outputs.size(); ++i) node->add_output(outputs[i].shape(), outputs[i].dtype());
   for (std::size_t i = 0; i < outputs.size(); ++i) {
     Tensor& out = outputs[i];

@@ -48,17 +48,20 @@ void HookHandle::remove() {
 
 /// Node's private state, for the functions below and the engine.
 struct NodeAccess {
-  static void wire(Node& n, TensorImpl& out, const Tensor* inputs, std::size_t n_inputs, const SavedTensor* saved,
+  /// `input(i)` is the i-th input tensor.
+  template <class Input>
+  static void wire(Node& n, TensorImpl& out, Input input, std::size_t n_inputs, const SavedTensor* saved,
                    std::size_t n_saved) {
     n.next_.reserve(n_inputs);
     for (std::size_t i = 0; i < n_inputs; ++i) {
       Edge& e = n.next_.emplace_back();
-      if (TensorImpl* in = inputs[i].impl()) {
+      const Tensor& t = input(i);
+      if (TensorImpl* in = t.impl()) {
         if (const std::shared_ptr<Node>& fn = detail::grad_fn_of(*in)) {
           e.fn = fn;
           e.input_nr = in->output_nr;
         } else if (in->requires_grad) {
-          e.leaf = inputs[i].impl_ptr();
+          e.leaf = t.impl_ptr();
         }
       }
     }
@@ -136,9 +139,17 @@ bool needs_grad_any(const std::vector<Tensor>& inputs) {
   return false;
 }
 
-void detail::connect(const std::shared_ptr<Node>& node, TensorImpl& out, const Tensor* inputs, std::size_t n_inputs,
+void detail::connect(const std::shared_ptr<Node>& node, TensorImpl& out, const TensorRef* inputs, std::size_t n_inputs,
                      const SavedTensor* saved, std::size_t n_saved, std::uint32_t output_nr) {
-  NodeAccess::wire(*node, out, inputs, n_inputs, saved, n_saved);
+  NodeAccess::wire(*node, out, [inputs](std::size_t i) -> const Tensor& { return inputs[i].get(); }, n_inputs, saved,
+                   n_saved);
+  attach_output(node, out, output_nr);
+}
+
+void detail::connect(const std::shared_ptr<Node>& node, TensorImpl& out, const std::vector<Tensor>& inputs,
+                     const SavedTensor* saved, std::size_t n_saved, std::uint32_t output_nr) {
+  NodeAccess::wire(*node, out, [&inputs](std::size_t i) -> const Tensor& { return inputs[i]; }, inputs.size(), saved,
+                   n_saved);
   attach_output(node, out, output_nr);
 }
 

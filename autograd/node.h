@@ -168,6 +168,18 @@ class LambdaNode final : public Node {
 
 class BackwardTrace;
 
+/// An input of a recorded op, by reference: `record(..., {a, b}, ...)` lists the op's inputs
+/// without copying their handles (no reference counting per input and op). It lives as long as
+/// the call it is passed to.
+class TensorRef {
+ public:
+  TensorRef(const Tensor& t) : t_(&t) {}  // implicit: {a, b} lists tensors
+  const Tensor& get() const { return *t_; }
+
+ private:
+  const Tensor* t_;
+};
+
 namespace detail {
 /// Anomaly mode's check of what node n returned: throws AnomalyError naming the node, the input
 /// whose gradient holds NaN or Inf, the gradients' shapes and the forward op that made n.
@@ -182,7 +194,9 @@ void rebase_history(const Tensor& self, const Tensor& result);
 void rebase_view(const Tensor& self, const Tensor& result);
 /// Wires `node` to its inputs and saved tensors and makes it the grad_fn of `out` (its output
 /// `output_nr`).
-void connect(const std::shared_ptr<Node>& node, TensorImpl& out, const Tensor* inputs, std::size_t n_inputs,
+void connect(const std::shared_ptr<Node>& node, TensorImpl& out, const TensorRef* inputs, std::size_t n_inputs,
+             const SavedTensor* saved, std::size_t n_saved, std::uint32_t output_nr = 0);
+void connect(const std::shared_ptr<Node>& node, TensorImpl& out, const std::vector<Tensor>& inputs,
              const SavedTensor* saved, std::size_t n_saved, std::uint32_t output_nr = 0);
 /// Makes `out` output `output_nr` of an already wired node (its other outputs).
 void attach_output(const std::shared_ptr<Node>& node, TensorImpl& out, std::uint32_t output_nr);
@@ -197,7 +211,7 @@ bool needs_grad_any(const std::vector<Tensor>& inputs);
 
 /// Records `out = op(inputs)` with backward `fn(grad, ctx) -> Grads` (one entry per input).
 template <class F>
-void record(TensorImpl& out, const char* name, const Tensor* inputs, std::size_t n_inputs,
+void record(TensorImpl& out, const char* name, const TensorRef* inputs, std::size_t n_inputs,
             std::initializer_list<SavedTensor> saved, F&& fn) {
   auto node = std::allocate_shared<LambdaNode<std::decay_t<F>>>(detail::PoolAllocator<void>(), name, std::forward<F>(fn));
   detail::connect(node, out, inputs, n_inputs, saved.begin(), saved.size());
@@ -206,22 +220,23 @@ template <class F>
 void record(const char* name, const Tensor& out, const std::vector<Tensor>& inputs, const std::vector<SavedTensor>& saved,
             F&& fn) {
   auto node = std::allocate_shared<LambdaNode<std::decay_t<F>>>(detail::PoolAllocator<void>(), name, std::forward<F>(fn));
-  detail::connect(node, *out.impl(), inputs.data(), inputs.size(), saved.data(), saved.size());
+  detail::connect(node, *out.impl(), inputs, saved.data(), saved.size());
 }
 template <class F>
-void record(TensorImpl& out, const char* name, std::initializer_list<Tensor> inputs,
+void record(TensorImpl& out, const char* name, std::initializer_list<TensorRef> inputs,
             std::initializer_list<SavedTensor> saved, F&& fn) {
   record(out, name, inputs.begin(), inputs.size(), saved, std::forward<F>(fn));
 }
 template <class F>
-void record(const char* name, const Tensor& out, std::initializer_list<Tensor> inputs,
+void record(const char* name, const Tensor& out, std::initializer_list<TensorRef> inputs,
             std::initializer_list<SavedTensor> saved, F&& fn) {
   record(*out.impl(), name, inputs.begin(), inputs.size(), saved, std::forward<F>(fn));
 }
 template <class F>
 void record(const char* name, const Tensor& out, const std::vector<Tensor>& inputs,
             std::initializer_list<SavedTensor> saved, F&& fn) {
-  record(*out.impl(), name, inputs.data(), inputs.size(), saved, std::forward<F>(fn));
+  auto node = std::allocate_shared<LambdaNode<std::decay_t<F>>>(detail::PoolAllocator<void>(), name, std::forward<F>(fn));
+  detail::connect(node, *out.impl(), inputs, saved.begin(), saved.size());
 }
 
 }  // namespace ag

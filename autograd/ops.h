@@ -253,7 +253,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 ///     ag::set_num_threads(2);
 void set_num_threads(int n);
 int get_num_threads();
-/// The instruction set ag's vectorised math (exp, log, tanh, sigmoid) runs on, chosen at run time
+/// The instruction set ag's vectorised math (exp, log, tanh, sigmoid, erf, and through them gelu,
+/// softmax, log_softmax and cross-entropy) runs on, chosen at run time
 /// for this CPU, as torch.backends.cpu.get_cpu_capability(): "avx512f", "avx2+fma", "sse2", or
 /// "scalar" off x86-64. The environment variable AG_CPU_CAPABILITY=avx2 or sse2 picks a lower one.
 const char* cpu_capability();

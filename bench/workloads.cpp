@@ -422,7 +422,7 @@ std::string run_batch1() {
   return buf;
 }
 
-// ---- vecmath: exp, tanh, sigmoid and log of 1M floats, ag's op against a scalar libm loop -----------
+// ---- vecmath: exp, tanh, sigmoid, log, erf and gelu of 1M floats, ag's op against a scalar libm loop --
 
 std::string run_vecmath() {
   const std::int64_t n = 1 << 20;
@@ -444,6 +444,9 @@ std::string run_vecmath() {
       {"sigmoid", [](const Tensor& t) { return ag::sigmoid(t); },
        [](float v) { return v >= 0 ? 1.0f / (1.0f + std::exp(-v)) : std::exp(v) / (1.0f + std::exp(v)); }, &x},
       {"log", [](const Tensor& t) { return ag::log(t); }, [](float v) { return std::log(v); }, &pos},
+      {"erf", [](const Tensor& t) { return ag::erf(t); }, [](float v) { return std::erf(v); }, &x},
+      {"gelu", [](const Tensor& t) { return ag::gelu(t); },
+       [](float v) { return v * 0.5f * (1.0f + std::erf(v * static_cast<float>(M_SQRT1_2))); }, &x},
   };
   auto median = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());

@@ -49,6 +49,7 @@ T reference(Fn fn, T v) {
       const long double e = std::exp(-std::fabs(static_cast<long double>(v)));
       return static_cast<T>(v >= 0 ? 1.0L / (1.0L + e) : e / (1.0L + e));
     }
+    case Fn::Erf: return std::erf(v);
   }
   return 0;
 }
@@ -59,6 +60,7 @@ const char* name(Fn fn) {
     case Fn::Log: return "log";
     case Fn::Tanh: return "tanh";
     case Fn::Sigmoid: return "sigmoid";
+    case Fn::Erf: return "erf";
   }
   return "?";
 }
@@ -119,6 +121,10 @@ TEST(Vecmath, TanhWithinTwoUlpOfLibm) {
   check_accuracy<float>(Fn::Tanh);
   check_accuracy<double>(Fn::Tanh);
 }
+TEST(Vecmath, ErfWithinTwoUlpOfLibm) {
+  check_accuracy<float>(Fn::Erf);
+  check_accuracy<double>(Fn::Erf);
+}
 TEST(Vecmath, SigmoidWithinTwoUlpOfTheRoundedResult) {
   check_accuracy<float>(Fn::Sigmoid);
   check_accuracy<double>(Fn::Sigmoid);
@@ -160,7 +166,7 @@ TEST(Vecmath, OpsGiveTheSameValuesForEveryLayout) {
 TEST(Vecmath, InPlaceGivesWhatASeparateOutputGets) {
   std::vector<double> xd;
   for (int i = 0; i < 97; ++i) xd.push_back(i % 3 == 0 ? -300.0 + i : i % 5 == 0 ? 1e-310 : 0.37 * i - 12);
-  for (Fn fn : {Fn::Exp, Fn::Log, Fn::Tanh, Fn::Sigmoid}) {
+  for (Fn fn : {Fn::Exp, Fn::Log, Fn::Tanh, Fn::Sigmoid, Fn::Erf}) {
     std::vector<float> xf(xd.begin(), xd.end()), yf(xf.size());
     std::vector<double> yd(xd.size());
     ag::vecmath::apply(fn, xf.data(), yf.data(), static_cast<std::int64_t>(xf.size()));

@@ -245,12 +245,32 @@ Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
 Tensor operator<=(const Tensor& a, const Tensor& b) { return le(a, b); }
 Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
 Tensor operator>=(const Tensor& a, const Tensor& b) { return ge(a, b); }
-Tensor operator==(const Tensor& a, Scalar b) { return eq(a, scalar_like(b, a)); }
-Tensor operator!=(const Tensor& a, Scalar b) { return ne(a, scalar_like(b, a)); }
-Tensor operator<(const Tensor& a, Scalar b) { return lt(a, scalar_like(b, a)); }
-Tensor operator<=(const Tensor& a, Scalar b) { return le(a, scalar_like(b, a)); }
-Tensor operator>(const Tensor& a, Scalar b) { return gt(a, scalar_like(b, a)); }
-Tensor operator>=(const Tensor& a, Scalar b) { return ge(a, scalar_like(b, a)); }
+namespace {
+/// A bool mask of cmp(x, s) for a number s, compared in the dtype `a op s` computes in (what
+/// comparing with a 0-d tensor of s gives), without making s a tensor.
+template <class Cmp>
+Tensor compare_scalar(const Tensor& a, Scalar s, const char* name, Cmp cmp) {
+  check_defined(a, name, "input");
+  const Dtype dt = scalar_result_type(a, s);
+  Tensor holder;
+  const Tensor& ca = as(a, dt, holder);
+  const Shape& shape = ca.impl()->shape;
+  Tensor out = detail::make_tensor(shape, kBool);
+  dispatch(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T v = s.to<T>();
+    kernels::map1(kernels::in<T>(ca, shape), kernels::out<bool>(out), shape, [v, &cmp](T x) -> bool { return cmp(x, v); });
+  });
+  return out;
+}
+}  // namespace
+
+Tensor operator==(const Tensor& a, Scalar b) { return compare_scalar(a, b, "eq", [](auto x, auto y) { return x == y; }); }
+Tensor operator!=(const Tensor& a, Scalar b) { return compare_scalar(a, b, "ne", [](auto x, auto y) { return x != y; }); }
+Tensor operator<(const Tensor& a, Scalar b) { return compare_scalar(a, b, "lt", [](auto x, auto y) { return x < y; }); }
+Tensor operator<=(const Tensor& a, Scalar b) { return compare_scalar(a, b, "le", [](auto x, auto y) { return x <= y; }); }
+Tensor operator>(const Tensor& a, Scalar b) { return compare_scalar(a, b, "gt", [](auto x, auto y) { return x > y; }); }
+Tensor operator>=(const Tensor& a, Scalar b) { return compare_scalar(a, b, "ge", [](auto x, auto y) { return x >= y; }); }
 Tensor operator~(const Tensor& x) { return bitwise_not(x); }
 Tensor operator&(const Tensor& a, const Tensor& b) { return bitwise_and(a, b); }
 Tensor operator|(const Tensor& a, const Tensor& b) { return bitwise_or(a, b); }

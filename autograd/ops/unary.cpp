@@ -120,7 +120,7 @@ Tensor relu(const Tensor& x) {
 }
 
 Tensor erf(const Tensor& x) {
-  Tensor out = unary_float(x, "erf", [](auto v) { return std::erf(v); });
+  Tensor out = unary_vec(x, "erf", vecmath::Fn::Erf);
   if (needs_grad(x))
     record("ErfBackward0", out, {x}, {save(x)}, [](const Tensor& g, const BackwardContext& ctx) -> Grads {
       const Tensor& x = ctx.saved(0);
@@ -130,9 +130,24 @@ Tensor erf(const Tensor& x) {
 }
 
 Tensor gelu(const Tensor& x) {
-  Tensor out = unary_float(x, "gelu", [](auto v) {
-    using T = decltype(v);
-    return v * T(0.5) * (T(1) + std::erf(v * T(M_SQRT1_2)));
+  // x/2 (1 + erf(x/sqrt(2))) with the erf on the vectorised kernels: the scaled inputs are
+  // written into the output, their erf taken there in place, then the rest applied.
+  check_defined(x, "gelu", "input");
+  Tensor cx = is_floating(x.dtype()) ? x : as(x, kFloat32);
+  if (!cx.impl()->contiguous) {
+    NoGradGuard no_grad;
+    cx = cx.contiguous();
+  }
+  Tensor out = detail::make_tensor(cx.shape(), cx.dtype());
+  dispatch_floating(cx.dtype(), "gelu", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* px = cx.data_ptr<T>();
+    T* po = out.data_ptr<T>();
+    parallel_for(0, cx.numel(), kernels::kParallelGrain / 2, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t i = lo; i < hi; ++i) po[i] = px[i] * T(M_SQRT1_2);
+      vecmath::apply(vecmath::Fn::Erf, po + lo, po + lo, hi - lo);
+      for (std::int64_t i = lo; i < hi; ++i) po[i] = px[i] * T(0.5) * (T(1) + po[i]);
+    });
   });
   if (needs_grad(x))
     record("GeluBackward0", out, {x}, {save(x)}, [](const Tensor& g, const BackwardContext& ctx) -> Grads {

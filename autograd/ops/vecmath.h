@@ -1,5 +1,5 @@
 #pragma once
-// Vectorised exp, log, tanh and sigmoid over contiguous float32/float64 arrays, on xsimd, with the
+// Vectorised exp, log, tanh, sigmoid and erf over contiguous float32/float64 arrays, on xsimd, with the
 // instruction set picked at run time: the library is compiled for baseline x86-64 (as a Debian
 // package must be), and the AVX2+FMA and AVX-512 kernels live in translation units of their own,
 // compiled with those flags (vecmath/*.cpp) and called only on a CPU that has them. Elsewhere
@@ -14,7 +14,7 @@
 
 namespace ag::vecmath {
 
-enum class Fn : std::uint8_t { Exp, Log, Tanh, Sigmoid };
+enum class Fn : std::uint8_t { Exp, Log, Tanh, Sigmoid, Erf };
 
 /// y[i] = fn(x[i]) for i < n (x and y may be the same array).
 void apply(Fn fn, const float* x, float* y, std::int64_t n);
@@ -40,6 +40,7 @@ T scalar(Fn fn, T v) {
       const T e = std::exp(-std::abs(v));  // 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below
       return v >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e);
     }
+    case Fn::Erf: return std::erf(v);
   }
   return v;
 }
