@@ -75,17 +75,23 @@ struct Kernels {
             [&](B v) { return -xsimd::abs(v) < exp_low; });
       case Fn::Erf:
         // xsimd's double erf is off by up to 68 ulp (tests/test_vecmath.cpp found it): double
-        // stays on libm. Its float erf is within 2 ulp. Beyond 6, erf is +-1 (libm answers those
-        // and the infinities); below the smallest normal erf(x) = 2x/sqrt(pi) in subnormals, which
-        // libm rounds right.
+        // stays on libm. Its float erf is within 2 ulp. Beyond 6 erf is +-1 in float, answered
+        // in the vector code (infinities too, so a batch with a far tail stays fast); below the
+        // smallest normal erf(x) = 2x/sqrt(pi) in subnormals, which libm rounds right.
         if constexpr (std::is_same_v<T, double>) {
           for (std::int64_t i = 0; i < n; ++i) y[i] = scalar(fn, x[i]);
           return;
         }
-        return map(fn, x, y, n, [](B v) { return xsimd::erf(v); }, [](B v) {
-          const B a = xsimd::abs(v);
-          return (a > B(T(6))) || ((a < B(std::numeric_limits<T>::min())) && (a != B(T(0))));
-        });
+        return map(
+            fn, x, y, n,
+            [](B v) {
+              const auto far = xsimd::abs(v) > B(T(6));
+              return xsimd::select(far, xsimd::copysign(B(T(1)), v), xsimd::erf(xsimd::select(far, B(T(0)), v)));
+            },
+            [](B v) {
+              const B a = xsimd::abs(v);
+              return (a < B(std::numeric_limits<T>::min())) && (a != B(T(0)));
+            });
     }
   }
 };
