@@ -19,8 +19,13 @@ const std::shared_ptr<Node>& null_node() {
   static const std::shared_ptr<Node> n;
   return n;
 }
-void check_defined(const TensorImpl* impl, const char* what) {
-  AG_CHECK_STATE(impl != nullptr, what, ": the tensor is undefined (default-constructed or moved from)");
+[[noreturn, gnu::noinline, gnu::cold]] void throw_undefined(const char* what) {
+  throw std::logic_error(detail::cat(what, ": the tensor is undefined (default-constructed or moved from)"));
+}
+/// Inline, so that shape(), dtype() and the other accessors an op calls dozens of times a step
+/// pay a compare for it, not a call that builds the message's arguments.
+inline void check_defined(const TensorImpl* impl, const char* what) {
+  if (__builtin_expect(impl == nullptr, 0)) throw_undefined(what);
 }
 }  // namespace
 

@@ -121,6 +121,25 @@ TEST(Reduction, FloatSumsStayAccurate) {
   EXPECT_NEAR(x.sum().item<double>(), 1e6, 1.0);
 }
 
+TEST(Reduction, SumAlongAMiddleDimAddsEachColumnInOrder) {
+  // sum(1) of [outer, n, inner] for small blocks (columns held in registers), odd widths (the
+  // tail of 4) and blocks too big for that (a row of accumulators): each output is the sum of
+  // its column in order, in double, rounded once -- the plain loop below, bit for bit.
+  Generator g(3);
+  for (Shape s : {Shape{32, 6, 8}, Shape{3, 5, 7}, Shape{1, 40, 2}, Shape{2, 100, 200}, Shape{1, 3, 20001}}) {
+    Tensor x = randn(s, kFloat32, &g) * 100;
+    Tensor y = x.sum(1);
+    ASSERT_EQ(y.shape(), (Shape{s[0], s[2]}));
+    const std::vector<float> xv = x.to_vector<float>(), yv = y.to_vector<float>();
+    for (std::int64_t a = 0; a < s[0]; ++a)
+      for (std::int64_t i = 0; i < s[2]; ++i) {
+        double acc = 0;
+        for (std::int64_t k = 0; k < s[1]; ++k) acc += xv[static_cast<std::size_t>((a * s[1] + k) * s[2] + i)];
+        ASSERT_EQ(yv[static_cast<std::size_t>(a * s[2] + i)], static_cast<float>(acc)) << to_string(s) << " " << a << " " << i;
+      }
+  }
+}
+
 TEST(Reduction, ErrorsNameTheOpAndTheDim) {
   auto x = zeros({2, 3});
   expect_throw_with<IndexError>([&] { x.sum(2); }, {"sum", "dimension 2", "[-2, 1]"});

@@ -168,7 +168,15 @@ Tensor index_add_op(const Tensor& g_in, std::int64_t dim, const Tensor& index, s
         const T* src = pg + (a * n + k) * b.inner;
         T* dst = po + (a * size + idx[k]) * b.inner;
         const T s = scale.empty() ? T(1) : static_cast<T>(scale[k]);
-        for (std::int64_t i = 0; i < b.inner; ++i) dst[i] += src[i] * s;
+        // Four at a time through a local block: loaded before any is stored, so the compiler
+        // vectorises the row without checking at run time whether dst overlaps src.
+        std::int64_t i = 0;
+        for (; i + 4 <= b.inner; i += 4) {
+          T t[4];
+          for (int u = 0; u < 4; ++u) t[u] = dst[i + u] + src[i + u] * s;
+          for (int u = 0; u < 4; ++u) dst[i + u] = t[u];
+        }
+        for (; i < b.inner; ++i) dst[i] += src[i] * s;
       }
   });
   if (needs_grad(g_in))
@@ -358,6 +366,13 @@ Tensor embedding(const Tensor& weight, const Tensor& indices_in, const Embedding
     for (; k + ahead < n_idx; ++k) {
       for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(src + idx[k + ahead] * row_bytes + b);
       std::memcpy(dst + k * row_bytes, src + idx[k] * row_bytes, row_bytes);
+    }
+  }
+  if (row_bytes % 16 == 0 && row_bytes <= 256) {  // short rows: 16-byte moves, not a memcpy call per row
+    for (; k < n_idx; ++k) {
+      const char* from = src + idx[k] * row_bytes;
+      char* to = dst + k * row_bytes;
+      for (std::size_t b = 0; b < row_bytes; b += 16) std::memcpy(to + b, from + b, 16);
     }
   }
   for (; k < n_idx; ++k) std::memcpy(dst + k * row_bytes, src + idx[k] * row_bytes, row_bytes);

@@ -237,13 +237,16 @@ ClassLoss check_class_loss(const Tensor& x, const Tensor& target_in, const Cross
   return c;
 }
 
-/// The loss per sample into `per_sample` (reduction none) or its reduced value.
+/// The loss per sample into `per_sample` (reduction none) or its reduced value. With `lse_out`
+/// (cross_entropy that will be differentiated), each lane's log Σ exp is left there for backward.
 template <class T>
-double class_loss_forward(const ClassLoss& c, const T* x, const std::int64_t* t, const T* w, T* per_sample) {
+double class_loss_forward(const ClassLoss& c, const T* x, const std::int64_t* t, const T* w, T* per_sample,
+                          double* lse_out) {
   const Lanes& l = c.lanes;
   const double smooth = c.eps / static_cast<double>(l.n);
-  Scratch<double> lse_of(c.softmax ? l.outer * l.inner : 0);
-  if (c.softmax && l.outer * l.n * l.inner > 0) lanes_logsumexp(x, l, lse_of.get());
+  Scratch<double> scratch(c.softmax && !lse_out ? l.outer * l.inner : 0);
+  double* lse_of = lse_out ? lse_out : scratch.get();
+  if (c.softmax && l.outer * l.n * l.inner > 0) lanes_logsumexp(x, l, lse_of);
   double total = 0;
   for (std::int64_t a = 0; a < l.outer; ++a)
     for (std::int64_t i = 0; i < l.inner; ++i) {
@@ -269,17 +272,23 @@ double class_loss_forward(const ClassLoss& c, const T* x, const std::int64_t* t,
 /// dL/dx as a raw loop: G_s (Q softmax - q) for cross_entropy, -G_s q for nll_loss, G_s being
 /// the upstream gradient of sample s (times the mean's 1/denom; 0 when ignored). With `coef`
 /// and no `g`, writes instead the constants of the create_graph form for a unit upstream
-/// gradient: G_s q into `out` and G_s Q into `coef`.
+/// gradient: G_s q into `out` and G_s Q into `coef`. `lse_kept`: the lanes' log Σ exp that the
+/// forward kept, or null to compute them again.
 template <class T>
-void class_loss_backward(const ClassLoss& c, const T* x, const std::int64_t* t, const T* w, const T* g, T* out, T* coef) {
+void class_loss_backward(const ClassLoss& c, const T* x, const std::int64_t* t, const T* w, const T* g, T* out, T* coef,
+                         const double* lse_kept = nullptr) {
   const Lanes& l = c.lanes;
   const double smooth = c.eps / static_cast<double>(l.n);
   // softmax(x) = exp(x - lse), its exps computed for the whole tensor at once
   const bool probs = c.softmax && !coef && l.outer * l.n * l.inner > 0;
   Scratch<T> p(probs ? l.outer * l.n * l.inner : 0);
   if (probs) {
-    Scratch<double> lse(l.outer * l.inner);
-    lanes_logsumexp(x, l, lse.get());
+    Scratch<double> scratch(lse_kept ? 0 : l.outer * l.inner);
+    const double* lse = lse_kept;
+    if (!lse) {
+      lanes_logsumexp(x, l, scratch.get());
+      lse = scratch.get();
+    }
     for_each_lane(l, [&](std::int64_t o, std::int64_t lane) {
       const T v = static_cast<T>(lse[lane]);
       for (std::int64_t k = 0; k < l.n; ++k) p[o + k * l.inner] = x[o + k * l.inner] - v;
@@ -322,25 +331,31 @@ Tensor class_loss(const Tensor& x_in, const Tensor& target_in, const CrossEntrop
   const Tensor x = detail::contiguous_data(x_in), target = detail::contiguous_data(target_in);
   const Tensor weight = o.weight_.defined() ? detail::contiguous_data(as(o.weight_, x.dtype())) : Tensor();
   Tensor out = detail::make_tensor(c.reduction == Reduction::None ? target.shape() : Shape{}, x.dtype());
+  const bool differentiated = needs_grad(x_in);
+  // cross_entropy keeps each lane's log Σ exp for its backward (softmax = exp(x - lse)), as
+  // PyTorch's keeps log_softmax's output, instead of computing them again there.
+  const Tensor lse = differentiated && c.softmax ? detail::make_tensor({c.lanes.outer * c.lanes.inner}, kFloat64) : Tensor();
   dispatch_floating(x.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* w = weight.defined() ? data<T>(weight) : nullptr;
     T* per_sample = c.reduction == Reduction::None ? data<T>(out) : nullptr;
-    double total = class_loss_forward(c, data<T>(x), data<std::int64_t>(target), w, per_sample);
+    double total = class_loss_forward(c, data<T>(x), data<std::int64_t>(target), w, per_sample,
+                                      lse.defined() ? data<double>(lse) : nullptr);
     if (!per_sample) data<T>(out)[0] = static_cast<T>(total);
   });
-  if (needs_grad(x_in)) {
+  if (differentiated) {
     auto backward = [c](const Tensor& g_in, const BackwardContext& ctx) -> Grads {
       const Tensor& x_saved = ctx.saved(0);
       const Tensor x = detail::contiguous_data(x_saved), t = ctx.saved(1);
       const Tensor w = c.has_weight ? ctx.saved(2) : Tensor();
+      const double* lse_kept = c.softmax ? data<double>(ctx.saved(c.has_weight ? 3 : 2)) : nullptr;
       const Tensor g = GradMode::is_enabled() ? g_in : detail::contiguous_data(g_in);
       if (!GradMode::is_enabled() && g.dtype() == x.dtype()) {  // no graph to record: one fused loop
         Tensor dx = detail::make_tensor(x.shape(), x.dtype());
         dispatch_floating(x.dtype(), "cross_entropy", [&](auto tag) {
           using T = typename decltype(tag)::type;
           class_loss_backward(c, data<T>(x), data<std::int64_t>(t), w.defined() ? data<T>(w) : nullptr, data<T>(g),
-                              data<T>(dx), static_cast<T*>(nullptr));
+                              data<T>(dx), static_cast<T*>(nullptr), lse_kept);
         });
         return {dx};
       }
@@ -358,7 +373,9 @@ Tensor class_loss(const Tensor& x_in, const Tensor& target_in, const CrossEntrop
       if (!c.softmax) return {gb * -q};
       return {gb * (big_q * softmax(x_saved, c.class_dim) - q)};
     };
-    if (weight.defined()) record(node, out, {x_in}, {save(x_in), save(target), save(weight)}, backward);
+    if (weight.defined() && lse.defined()) record(node, out, {x_in}, {save(x_in), save(target), save(weight), save(lse)}, backward);
+    else if (weight.defined()) record(node, out, {x_in}, {save(x_in), save(target), save(weight)}, backward);
+    else if (lse.defined()) record(node, out, {x_in}, {save(x_in), save(target), save(lse)}, backward);
     else record(node, out, {x_in}, {save(x_in), save(target)}, backward);
   }
   return out;
