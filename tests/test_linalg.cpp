@@ -128,6 +128,28 @@ TEST(Matmul, Float32MatchesTripleLoopOnOddSizes) {
   }
 }
 
+TEST(Matmul, SmallProductsInEveryLayoutMatchTheTripleLoop) {
+  // Small products run as ag's own loops, bigger ones on OpenBLAS: both sides of the line, each
+  // operand stored as is or transposed (a gemm flag, no copy), k below, at and past the dot
+  // product's eight partial sums; linear adds its bias through beta = 1.
+  for (auto [m, k, n] : {std::tuple{32, 8, 2}, {32, 2, 8}, {2, 32, 8}, {1, 8, 2}, {5, 9, 3}, {7, 17, 1}, {3, 1, 4},
+                         {16, 32, 32}, {16, 33, 32}, {40, 256, 1}, {2, 257, 3}}) {
+    SCOPED_TRACE(::testing::Message() << m << "x" << k << "x" << n);
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        Tensor a = ta ? input({k, m}, 11, kFloat32).detach().t() : input({m, k}, 11, kFloat32).detach();
+        Tensor b = tb ? input({n, k}, 12, kFloat32).detach().t() : input({k, n}, 12, kFloat32).detach();
+        const std::vector<double> want = naive(a.contiguous().to_vector<double>(), b.contiguous().to_vector<double>(), m, k, n);
+        expect_near_all(matmul(a, b).to_vector<double>(), want, 1e-5);
+        Tensor bias = input({n}, 13, kFloat32).detach();
+        std::vector<double> with_bias = want;
+        const std::vector<double> bv = bias.to_vector<double>();
+        for (std::size_t i = 0; i < with_bias.size(); ++i) with_bias[i] += bv[i % static_cast<std::size_t>(n)];
+        expect_near_all(linear(a, b.t(), bias).to_vector<double>(), with_bias, 1e-5);
+      }
+  }
+}
+
 TEST(Matmul, AgreesWithXtensorBlasDot) {
   Tensor a = input({37, 53}, 7).detach(), b = input({53, 29}, 8).detach();
   auto xa = xt::adapt(a.data_ptr<double>(), 37 * 53, xt::no_ownership(), std::vector<std::size_t>{37, 53});

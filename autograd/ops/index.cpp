@@ -157,14 +157,18 @@ Tensor index_add_op(const Tensor& g_in, std::int64_t dim, const Tensor& index, s
   Tensor out = zeros(out_shape, g.dtype());
   const Blocks b = blocks(out_shape, dim);
   const std::int64_t* idx = data<std::int64_t>(index);
-  const std::vector<double> scale = row_scales(idx, n, size, rs);
+  // Factors only for scale_grad_by_freq; padding rows are skipped as they come.
+  RowScale by_freq = rs;
+  by_freq.padding_idx.reset();
+  const std::vector<double> scale = row_scales(idx, n, size, by_freq);
+  const std::int64_t padding = rs.padding_idx ? *rs.padding_idx : -1;
   dispatch_floating(g.dtype(), "index_select", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* pg = data<T>(g);
     T* po = data<T>(out);
     for (std::int64_t a = 0; a < b.outer; ++a)
       for (std::int64_t k = 0; k < n; ++k) {
-        if (!scale.empty() && scale[k] == 0) continue;  // padding rows stay exactly zero
+        if (idx[k] == padding) continue;  // padding rows stay exactly zero
         const T* src = pg + (a * n + k) * b.inner;
         T* dst = po + (a * size + idx[k]) * b.inner;
         const T s = scale.empty() ? T(1) : static_cast<T>(scale[k]);
