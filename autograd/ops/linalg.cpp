@@ -278,10 +278,14 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     record("LinearBackward0", out, {x, weight, bias}, {save(x), save(weight)},
            [m, out_f, in, sbias = bias.defined() ? bias.shape() : Shape()](const Tensor& g, const BackwardContext& ctx) -> Grads {
              const Tensor &x = ctx.saved(0), &w = ctx.saved(1);
-             Tensor g2 = reshape(g, {m, out_f});
+             const bool flat = x.dim() == 2;  // then g is [m, out] and x [m, in] already: no views to make
+             const Tensor g2 = flat ? g : reshape(g, {m, out_f});
              Tensor gx, gw, gb;
-             if (ctx.needs_grad(0)) gx = reshape(mm_flags(g2, w, false, false), x.shape());      // g W
-             if (ctx.needs_grad(1)) gw = mm_flags(g2, reshape(x, {m, in}), true, false);          // g^T x
+             if (ctx.needs_grad(0)) {
+               gx = mm_flags(g2, w, false, false);  // g W
+               if (!flat) gx = reshape(gx, x.shape());
+             }
+             if (ctx.needs_grad(1)) gw = mm_flags(g2, flat ? x : reshape(x, {m, in}), true, false);  // g^T x
              if (ctx.needs_grad(2)) gb = sum_to(sum(g2, {0}), sbias);                             // rows summed
              return {gx, gw, gb};
            });

@@ -47,16 +47,17 @@ Lanes lanes_of(const Shape& s, std::int64_t dim) {
   return l;
 }
 
-/// Calls f(offset of the lane's first element, lane number) for every lane; elements are
-/// `inner` apart, lane a * inner + i starts at a * n * inner + i.
+/// Calls f(offset of the lane's first element, lane number, step) for every lane; elements are
+/// `step` = inner apart, lane a * inner + i starts at a * n * inner + i. When lanes are rows (the
+/// classes of a batch) the step is a compile-time 1, so f's loops index rows directly.
 template <class F>
 void for_each_lane(const Lanes& l, F f) {
   if (l.inner == 1) {  // lanes are rows
-    for (std::int64_t a = 0; a < l.outer; ++a) f(a * l.n, a);
+    for (std::int64_t a = 0; a < l.outer; ++a) f(a * l.n, a, std::integral_constant<std::int64_t, 1>());
     return;
   }
   for (std::int64_t a = 0; a < l.outer; ++a)
-    for (std::int64_t i = 0; i < l.inner; ++i) f(a * l.n * l.inner + i, a * l.inner + i);
+    for (std::int64_t i = 0; i < l.inner; ++i) f(a * l.n * l.inner + i, a * l.inner + i, l.inner);
 }
 
 /// Room for n elements of T: on the stack when few (the rows of a small model's batch), else
@@ -87,11 +88,11 @@ class Scratch {
 /// one per lane (a * inner + i), and returns the exps in `e`, laid out as x.
 template <class T>
 void shifted_exp(const T* x, const Lanes& l, T* e, T* lane_max) {
-  for_each_lane(l, [&](std::int64_t o, std::int64_t lane) {
+  for_each_lane(l, [&](std::int64_t o, std::int64_t lane, auto step) {
     T m = -std::numeric_limits<T>::infinity();
-    for (std::int64_t k = 0; k < l.n; ++k) m = x[o + k * l.inner] > m ? x[o + k * l.inner] : m;
+    for (std::int64_t k = 0; k < l.n; ++k) m = x[o + k * step] > m ? x[o + k * step] : m;
     lane_max[lane] = m;
-    for (std::int64_t k = 0; k < l.n; ++k) e[o + k * l.inner] = x[o + k * l.inner] - m;
+    for (std::int64_t k = 0; k < l.n; ++k) e[o + k * step] = x[o + k * step] - m;
   });
   vecmath::apply(vecmath::Fn::Exp, e, e, l.outer * l.n * l.inner);
 }
@@ -104,9 +105,9 @@ void lanes_logsumexp(const T* x, const Lanes& l, double* lse) {
   const std::int64_t lanes = l.outer * l.inner;
   Scratch<T> e(l.outer * l.n * l.inner), m(lanes);
   shifted_exp(x, l, e.get(), m.get());
-  for_each_lane(l, [&](std::int64_t o, std::int64_t lane) {
+  for_each_lane(l, [&](std::int64_t o, std::int64_t lane, auto step) {
     double s = 0;
-    for (std::int64_t k = 0; k < l.n; ++k) s += e[o + k * l.inner];
+    for (std::int64_t k = 0; k < l.n; ++k) s += e[o + k * step];
     lse[lane] = static_cast<double>(m[lane]) + std::log(static_cast<T>(s));
   });
 }
@@ -124,18 +125,18 @@ Tensor softmax_forward(const Tensor& x_in, std::int64_t dim) {
     if constexpr (Log) {  // x - lse
       Scratch<double> lse(l.outer * l.inner);
       lanes_logsumexp(px, l, lse.get());
-      for_each_lane(l, [&](std::int64_t o, std::int64_t lane) {
+      for_each_lane(l, [&](std::int64_t o, std::int64_t lane, auto step) {
         const T v = static_cast<T>(lse[lane]);
-        for (std::int64_t k = 0; k < l.n; ++k) py[o + k * l.inner] = px[o + k * l.inner] - v;
+        for (std::int64_t k = 0; k < l.n; ++k) py[o + k * step] = px[o + k * step] - v;
       });
     } else {  // exp(x - max) / Σ exp(x - max), the exps written straight into out
       Scratch<T> m(l.outer * l.inner);
       shifted_exp(px, l, py, m.get());
-      for_each_lane(l, [&](std::int64_t o, std::int64_t) {
+      for_each_lane(l, [&](std::int64_t o, std::int64_t, auto step) {
         double s = 0;
-        for (std::int64_t k = 0; k < l.n; ++k) s += py[o + k * l.inner];
+        for (std::int64_t k = 0; k < l.n; ++k) s += py[o + k * step];
         const T inv = static_cast<T>(1.0 / s);
-        for (std::int64_t k = 0; k < l.n; ++k) py[o + k * l.inner] *= inv;
+        for (std::int64_t k = 0; k < l.n; ++k) py[o + k * step] *= inv;
       });
     }
   });
@@ -153,12 +154,12 @@ Tensor softmax_backward_raw(const Tensor& g_in, const Tensor& y_in, std::int64_t
     const T *pg = data<T>(g), *py = data<T>(y);
     T* pd = data<T>(dx);
     if (Log) vecmath::apply(vecmath::Fn::Exp, py, pd, y.numel());  // exp(y), all at once
-    for_each_lane(l, [&](std::int64_t o, std::int64_t) {
+    for_each_lane(l, [&](std::int64_t o, std::int64_t, auto step) {
       double s = 0;
-      for (std::int64_t k = 0; k < l.n; ++k) s += Log ? pg[o + k * l.inner] : pg[o + k * l.inner] * py[o + k * l.inner];
+      for (std::int64_t k = 0; k < l.n; ++k) s += Log ? pg[o + k * step] : pg[o + k * step] * py[o + k * step];
       const T st = static_cast<T>(s);
       for (std::int64_t k = 0; k < l.n; ++k) {
-        std::int64_t e = o + k * l.inner;
+        std::int64_t e = o + k * step;
         pd[e] = Log ? pg[e] - pd[e] * st : py[e] * (pg[e] - st);
       }
     });
@@ -289,9 +290,9 @@ void class_loss_backward(const ClassLoss& c, const T* x, const std::int64_t* t, 
       lanes_logsumexp(x, l, scratch.get());
       lse = scratch.get();
     }
-    for_each_lane(l, [&](std::int64_t o, std::int64_t lane) {
+    for_each_lane(l, [&](std::int64_t o, std::int64_t lane, auto step) {
       const T v = static_cast<T>(lse[lane]);
-      for (std::int64_t k = 0; k < l.n; ++k) p[o + k * l.inner] = x[o + k * l.inner] - v;
+      for (std::int64_t k = 0; k < l.n; ++k) p[o + k * step] = x[o + k * step] - v;
     });
     vecmath::apply(vecmath::Fn::Exp, p.get(), p.get(), l.outer * l.n * l.inner);
   }
