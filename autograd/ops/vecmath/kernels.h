@@ -55,9 +55,18 @@ struct Kernels {
     const B exp_low(std::log(std::numeric_limits<T>::min()) + T(1));
     const B exp_high(std::log(std::numeric_limits<T>::max()) - T(1));
     switch (fn) {
-      case Fn::Exp:
-        return map(fn, x, y, n, [](B v) { return xsimd::exp(v); },
-                   [&](B v) { return (v < exp_low) || (v > exp_high); });
+      case Fn::Exp: {
+        // Far enough below, e^x rounds to 0 even among subnormals (as exp_or_zero in ops/kernels.h):
+        // answered in the vector code, so a confident softmax's far tail does not go to libm.
+        const B zero_below(std::is_same_v<T, float> ? T(-104) : T(-746));
+        return map(
+            fn, x, y, n,
+            [&](B v) {
+              const auto gone = v < zero_below;
+              return xsimd::select(gone, B(T(0)), xsimd::exp(xsimd::select(gone, B(T(0)), v)));
+            },
+            [&](B v) { return (v < exp_low && v >= zero_below) || (v > exp_high); });
+      }
       case Fn::Log:  // subnormal, zero, negative, infinite
         return map(fn, x, y, n, [](B v) { return xsimd::log(v); },
                    [](B v) { return (v < B(std::numeric_limits<T>::min())) || (v > B(std::numeric_limits<T>::max())); });
