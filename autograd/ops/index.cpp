@@ -35,7 +35,13 @@ using kernels::position;
 /// Throws IndexError unless every index is in [0, size).
 void check_range(const Tensor& index, std::int64_t size, const char* op, const char* what) {
   const std::int64_t* p = data<std::int64_t>(index);
-  for (std::int64_t k = 0, k_end = index.numel(); k < k_end; ++k)
+  const std::int64_t n = index.numel();
+  // One pass without a branch per index (a negative one is a huge unsigned one), then the
+  // first offender is looked for only when there is one.
+  bool bad = false;
+  for (std::int64_t k = 0; k < n; ++k) bad |= static_cast<std::uint64_t>(p[k]) >= static_cast<std::uint64_t>(size);
+  if (!bad) return;
+  for (std::int64_t k = 0; k < n; ++k)
     AG_CHECK_INDEX(p[k] >= 0 && p[k] < size, op, ": index ", p[k], " is out of range for ", size, " ", what,
                    " (valid: 0..", size - 1, ") at position ", position(k, index.shape()));
 }
@@ -166,22 +172,22 @@ Tensor index_add_op(const Tensor& g_in, std::int64_t dim, const Tensor& index, s
     using T = typename decltype(tag)::type;
     const T* pg = data<T>(g);
     T* po = data<T>(out);
-    for (std::int64_t a = 0; a < b.outer; ++a)
-      for (std::int64_t k = 0; k < n; ++k) {
-        if (idx[k] == padding) continue;  // padding rows stay exactly zero
-        const T* src = pg + (a * n + k) * b.inner;
-        T* dst = po + (a * size + idx[k]) * b.inner;
-        const T s = scale.empty() ? T(1) : static_cast<T>(scale[k]);
-        // Four at a time through a local block: loaded before any is stored, so the compiler
-        // vectorises the row without checking at run time whether dst overlaps src.
-        std::int64_t i = 0;
-        for (; i + 4 <= b.inner; i += 4) {
-          T t[4];
-          for (int u = 0; u < 4; ++u) t[u] = dst[i + u] + src[i + u] * s;
-          for (int u = 0; u < 4; ++u) dst[i + u] = t[u];
+    // Row by row through a local block (loaded before any is stored, so the compiler vectorises
+    // it without checking whether dst overlaps src); an embedding's short rows (8, 16) unrolled.
+    kernels::short_rows(b.inner, [&](auto width) {
+      for (std::int64_t a = 0; a < b.outer; ++a)
+        for (std::int64_t k = 0; k < n; ++k) {
+          if (idx[k] == padding) continue;  // padding rows stay exactly zero
+          const T* src = kernels::opaque(pg + (a * n + k) * b.inner);
+          T* dst = kernels::opaque(po + (a * size + idx[k]) * b.inner);
+          if (scale.empty()) {
+            kernels::run4(dst, width, [&](std::int64_t i) { return dst[i] + src[i]; });
+          } else {
+            const T sk = static_cast<T>(scale[k]);
+            kernels::run4(dst, width, [&](std::int64_t i) { return dst[i] + src[i] * sk; });
+          }
         }
-        for (; i < b.inner; ++i) dst[i] += src[i] * s;
-      }
+    });
   });
   if (needs_grad(g_in))
     record("IndexAddBackward0", out, {g_in}, {save(index)}, [dim, rs](const Tensor& gg, const BackwardContext& ctx) -> Grads {
@@ -372,14 +378,17 @@ Tensor embedding(const Tensor& weight, const Tensor& indices_in, const Embedding
       std::memcpy(dst + k * row_bytes, src + idx[k] * row_bytes, row_bytes);
     }
   }
-  if (row_bytes % 16 == 0 && row_bytes <= 256) {  // short rows: 16-byte moves, not a memcpy call per row
-    for (; k < n_idx; ++k) {
-      const char* from = src + idx[k] * row_bytes;
-      char* to = dst + k * row_bytes;
-      for (std::size_t b = 0; b < row_bytes; b += 16) std::memcpy(to + b, from + b, 16);
-    }
+  // Rows of a common short size are copied with a size known at compile time (a few moves, no
+  // memcpy call or size test per row); others by memcpy.
+  auto copy_rows = [&](auto bytes) {
+    for (; k < n_idx; ++k) std::memcpy(dst + k * bytes, src + idx[k] * bytes, bytes);
+  };
+  switch (row_bytes) {
+    case 16: copy_rows(std::integral_constant<std::size_t, 16>()); break;
+    case 32: copy_rows(std::integral_constant<std::size_t, 32>()); break;
+    case 64: copy_rows(std::integral_constant<std::size_t, 64>()); break;
+    default: copy_rows(row_bytes);
   }
-  for (; k < n_idx; ++k) std::memcpy(dst + k * row_bytes, src + idx[k] * row_bytes, row_bytes);
   Tensor flat = detail::make_alias(indices, {indices.numel()}, {1}, indices.storage_offset());
   if (needs_grad(weight))
     record("EmbeddingBackward0", out, {weight}, {save(flat)}, [num, dim, rs, sparse = options.sparse_](const Tensor& g, const BackwardContext& ctx) -> Grads {
