@@ -269,36 +269,44 @@ template <class A, class B, class R, class F>
   loop_strides(a, shape, sa);
   loop_strides(b, shape, sb);
   const std::int64_t* st[3] = {so, sa, sb};
-  for_each_block(make_walk<3>(shape, st), [&](const std::int64_t* off, std::int64_t rows, const std::int64_t* step,
-                                              std::int64_t len, const std::int64_t* in) {
-    R* po = o.data + off[0];
-    const A* pa = a.data + off[1];
-    const B* pb = b.data + off[2];
-    auto each_row = [&](auto row) {
-      for (std::int64_t r = 0; r < rows; ++r, po += step[0], pa += step[1], pb += step[2]) row();
-    };
-    if (in[0] == 1 && in[1] == 1 && in[2] == 1) {
-      each_row([&] { run4(po, len, [&](std::int64_t j) { return f(pa[j], pb[j]); }); });
-    } else if (in[0] == 1 && in[1] == 1 && in[2] == 0) {  // b one value per row: a mask, a row scale
-      short_rows(len, [&](auto width) {
-        each_row([&] {
-          const B bv = *pb;
-          const A* ra = opaque(pa);
-          run4(opaque(po), width, [&](std::int64_t j) { return f(ra[j], bv); });
-        });
+  const Walk<3> w = make_walk<3>(shape, st);
+  // Every block has the same row length and strides within a row: the loop is chosen once.
+  const std::size_t last = w.rank ? w.rank - 1 : 0;
+  const std::int64_t len = w.rank ? w.size[last] : 1;
+  const std::int64_t in[3] = {w.rank ? w.stride[0][last] : 0, w.rank ? w.stride[1][last] : 0,
+                              w.rank ? w.stride[2][last] : 0};
+  auto rows_of_blocks = [&](auto row) {  // row(po, pa, pb) for every row of every block
+    for_each_block(w, [&](const std::int64_t* off, std::int64_t rows, const std::int64_t* step, std::int64_t,
+                          const std::int64_t*) {
+      R* po = o.data + off[0];
+      const A* pa = a.data + off[1];
+      const B* pb = b.data + off[2];
+      for (std::int64_t r = 0; r < rows; ++r, po += step[0], pa += step[1], pb += step[2]) row(po, pa, pb);
+    });
+  };
+  if (in[0] == 1 && in[1] == 1 && in[2] == 1) {
+    rows_of_blocks([&](R* po, const A* pa, const B* pb) { run4(po, len, [&](std::int64_t j) { return f(pa[j], pb[j]); }); });
+  } else if (in[0] == 1 && in[1] == 1 && in[2] == 0) {  // b one value per row: a mask, a row scale
+    short_rows(len, [&](auto width) {
+      rows_of_blocks([&](R* po, const A* pa, const B* pb) {
+        const B bv = *pb;
+        const A* ra = opaque(pa);
+        run4(opaque(po), width, [&](std::int64_t j) { return f(ra[j], bv); });
       });
-    } else if (in[0] == 1 && in[1] == 0 && in[2] == 1) {
-      short_rows(len, [&](auto width) {
-        each_row([&] {
-          const A av = *pa;
-          const B* rb = opaque(pb);
-          run4(opaque(po), width, [&](std::int64_t j) { return f(av, rb[j]); });
-        });
+    });
+  } else if (in[0] == 1 && in[1] == 0 && in[2] == 1) {
+    short_rows(len, [&](auto width) {
+      rows_of_blocks([&](R* po, const A* pa, const B* pb) {
+        const A av = *pa;
+        const B* rb = opaque(pb);
+        run4(opaque(po), width, [&](std::int64_t j) { return f(av, rb[j]); });
       });
-    } else {
-      each_row([&] { for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = f(pa[j * in[1]], pb[j * in[2]]); });
-    }
-  });
+    });
+  } else {
+    rows_of_blocks([&](R* po, const A* pa, const B* pb) {
+      for (std::int64_t j = 0; j < len; ++j) po[j * in[0]] = f(pa[j * in[1]], pb[j * in[2]]);
+    });
+  }
 }
 
 /// o[i] = f(a[i], b[i]) over `shape`: one flat loop when every operand is dense (kept inline,
