@@ -215,6 +215,14 @@ Tensor& Tensor::fill_(Scalar value) {
   dispatch(dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T v = value.to<T>();
+    if (v == T(0) && !std::signbit(static_cast<double>(v)) && is_contiguous()) {
+      // zero_() (zero_grad, zeros): all-zero bytes in every dtype, written by memset in chunks
+      T* p = data_ptr<T>();
+      parallel_for(0, numel(), kGrainSize, [&](std::int64_t lo, std::int64_t hi) {
+        std::memset(p + lo, 0, static_cast<std::size_t>(hi - lo) * sizeof(T));
+      });
+      return;
+    }
     kernels::map1(kernels::in<T>(*this, shape()), kernels::out<T>(*this), shape(), [v](T) { return v; });
   });
   detail::bump_version(*this);

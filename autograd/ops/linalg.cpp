@@ -5,6 +5,7 @@
 // every gradient runs on gemm too.
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 
 #include "ag/autograd/node.h"
@@ -268,8 +269,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     if (bias.defined()) {  // the bias goes into the output first; gemm then adds x W^T (beta = 1)
       const T* pb = data<T>(bias);
       const std::int64_t step = bias.numel() == 1 ? 0 : (bias.dim() == 1 ? bias.stride(0) : 0);
-      for (std::int64_t r = 0; r < m; ++r)
-        for (std::int64_t j = 0; j < out_f; ++j) po[r * out_f + j] = pb[j * step];
+      if (step == 1) {  // the common case: each row a copy of the bias
+        for (std::int64_t r = 0; r < m; ++r) std::memcpy(po + r * out_f, pb, static_cast<std::size_t>(out_f) * sizeof(T));
+      } else {
+        for (std::int64_t r = 0; r < m; ++r)
+          for (std::int64_t j = 0; j < out_f; ++j) po[r * out_f + j] = pb[j * step];
+      }
     }
     blas::gemm(lx.trans, !lw.trans, m, out_f, in, T(1), data<T>(rows), lx.ld, data<T>(w), lw.ld,
                T(bias.defined() ? 1 : 0), po, out_f);
