@@ -2,6 +2,7 @@
 // ag's autograd layer: tensors, ops, the engine, gradcheck and graph inspection.
 
 #include "ag/autograd/checkpoint.h"
+#include "ag/autograd/cpu.h"
 #include "ag/autograd/dtype.h"
 #include "ag/autograd/engine.h"
 #include "ag/autograd/error.h"

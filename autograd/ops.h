@@ -254,9 +254,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 void set_num_threads(int n);
 int get_num_threads();
 /// The instruction set ag's vectorised math (exp, log, tanh, sigmoid, erf, and through them gelu,
-/// softmax, log_softmax and cross-entropy) runs on, chosen at run time
-/// for this CPU, as torch.backends.cpu.get_cpu_capability(): "avx512f", "avx2+fma", "sse2", or
-/// "scalar" off x86-64. The environment variable AG_CPU_CAPABILITY=avx2 or sse2 picks a lower one.
+/// softmax, log_softmax and cross-entropy) and the SGD, Adam and AdamW steps run on, chosen at
+/// run time for this CPU, as torch.backends.cpu.get_cpu_capability(): "avx512f", "avx2+fma",
+/// "sse2", or "scalar" off x86-64 (ag::kernel_isa() in cpu.h as an enum). The environment
+/// variable AG_CPU_CAPABILITY=avx2 or sse2 picks a lower one.
 const char* cpu_capability();
 
 // ---- softmax and losses (ops/loss.cpp) -------------------------------------------------------

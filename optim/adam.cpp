@@ -3,11 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
-#include <xsimd/xsimd.hpp>
-
 #include "ag/autograd/error.h"
 #include "ag/autograd/grad_mode.h"
 #include "ag/autograd/parallel.h"
+#include "simd/simd.h"
 
 namespace ag::optim {
 
@@ -74,70 +73,7 @@ std::unique_ptr<OptimizerParamState> Adam::load_param_state(StateDictReader& rea
   return state;
 }
 
-namespace {
-
-/// The coefficients of one step, rounded to the parameter's precision as PyTorch rounds them;
-/// the bias corrections are computed in double first, as Python floats.
-template <class T>
-struct AdamCoefficients {
-  T decay;         // AdamW: 1 - lr * weight_decay; Adam: 1
-  T sign;          // -1 to maximize
-  T weight_decay;  // Adam's L2 term
-  T beta1, one_minus_beta1, beta2, one_minus_beta2;
-  T bias_correction2_sqrt, eps, neg_step_size;
-};
-
-/// Adam's update of one element, or of one SIMD batch of elements (V = T or xsimd::batch<T>):
-/// the same operations in the same order as PyTorch's single-tensor Adam, so batches and the
-/// tail round alike. PyTorch's vectorised kernels fuse some multiply-adds; ag does not, so
-/// results can differ from PyTorch's in the last bit.
-template <bool kL2, bool kAmsgrad, class V, class T>
-inline void adam_update(V& p, V g, V& m, V& v, V& vmax, const AdamCoefficients<T>& c) {
-  using std::max;
-  using std::sqrt;
-  p = p * c.decay;
-  g = g * c.sign;  // exact: multiplying by +-1 only sets the sign
-  if constexpr (kL2) g = g + c.weight_decay * p;
-  m = m * c.beta1 + c.one_minus_beta1 * g;
-  v = v * c.beta2 + c.one_minus_beta2 * g * g;
-  V denom;
-  if constexpr (kAmsgrad) {
-    vmax = max(vmax, v);
-    denom = sqrt(vmax) / c.bias_correction2_sqrt + c.eps;
-  } else {
-    denom = sqrt(v) / c.bias_correction2_sqrt + c.eps;
-  }
-  p = p + c.neg_step_size * m / denom;
-}
-
-/// One pass over a parameter and its state. The flags are template arguments, so the loop has no
-/// branch. The SIMD batches are spelled out because GCC does not vectorise std::sqrt under the
-/// default -fmath-errno, and the scalar loop is 4x slower on a 3.2M-parameter embedding.
-template <class T, bool kL2, bool kAmsgrad>
-void adam_loop(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, T* __restrict vmax,
-               std::int64_t n, const AdamCoefficients<T>& c) {
-  std::int64_t i = 0;
-#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
-  using B = xsimd::batch<T>;
-  constexpr auto width = static_cast<std::int64_t>(B::size);
-  for (; i + width <= n; i += width) {
-    B pb = B::load_unaligned(p + i), mb = B::load_unaligned(m + i), vb = B::load_unaligned(v + i), vmaxb;
-    if constexpr (kAmsgrad) vmaxb = B::load_unaligned(vmax + i);
-    adam_update<kL2, kAmsgrad>(pb, B::load_unaligned(g + i), mb, vb, vmaxb, c);
-    pb.store_unaligned(p + i);
-    mb.store_unaligned(m + i);
-    vb.store_unaligned(v + i);
-    if constexpr (kAmsgrad) vmaxb.store_unaligned(vmax + i);
-  }
-#endif
-  for (; i < n; ++i) {
-    T vmaxi = kAmsgrad ? vmax[i] : T(0);
-    adam_update<kL2, kAmsgrad>(p[i], g[i], m[i], v[i], vmaxi, c);
-    if constexpr (kAmsgrad) vmax[i] = vmaxi;
-  }
-}
-
-}  // namespace
+using detail::AdamCoefficients;
 
 Tensor Adam::step(const LossClosure& closure) {
   Tensor loss;
@@ -187,17 +123,14 @@ Tensor Adam::step(const LossClosure& closure) {
         // One flat loop over parameter, gradient and state (all contiguous); a strided parameter
         // or gradient goes through contiguous copies.
         Tensor flat_p = p.is_contiguous() ? p : p.contiguous(), flat_g = grad.contiguous();
-        detail::dispatch_bool(l2, [&](auto with_l2) {
-          detail::dispatch_bool(o.amsgrad(), [&](auto with_amsgrad) {
-            // Split across ag's threads for a big parameter; an element's update is the same
-            // on any thread (the tail's scalar code rounds as the SIMD batches do).
-            T *pp = flat_p.data_ptr<T>(), *pm = s.exp_avg.data_ptr<T>(), *pv = s.exp_avg_sq.data_ptr<T>();
-            const T* pg = flat_g.data_ptr<T>();
-            parallel_for(0, p.numel(), kGrainSize, [&](std::int64_t lo, std::int64_t hi) {
-              adam_loop<T, decltype(with_l2)::value, decltype(with_amsgrad)::value>(
-                  pp + lo, pg + lo, pm + lo, pv + lo, vmax ? vmax + lo : nullptr, hi - lo, c);
-            });
-          });
+        // Split across ag's threads for a big parameter; an element's update is the same on any
+        // thread and on any instruction set (simd/simd.h).
+        T *pp = flat_p.data_ptr<T>(), *pm = s.exp_avg.data_ptr<T>(), *pv = s.exp_avg_sq.data_ptr<T>();
+        const T* pg = flat_g.data_ptr<T>();
+        const detail::AdamTerms terms{l2, o.amsgrad()};
+        const Isa isa = kernel_isa();
+        parallel_for(0, p.numel(), kGrainSize, [&](std::int64_t lo, std::int64_t hi) {
+          detail::adam_pass(isa, c, terms, pp + lo, pg + lo, pm + lo, pv + lo, vmax ? vmax + lo : nullptr, hi - lo);
         });
         if (!flat_p.is_same(p)) Tensor(p).copy_(flat_p);
       });

@@ -4,6 +4,7 @@
 #include "ag/autograd/grad_mode.h"
 #include "ag/autograd/parallel.h"
 #include "ag/autograd/ops.h"
+#include "simd/simd.h"
 
 namespace ag::optim {
 
@@ -54,32 +55,7 @@ std::unique_ptr<OptimizerParamState> SGD::load_param_state(StateDictReader& read
 
 namespace {
 
-/// The coefficients of one step, in the parameter's precision as PyTorch rounds them.
-template <class T>
-struct SGDCoefficients {
-  T sign, weight_decay, momentum, one_minus_dampening, neg_lr;
-};
-
-/// One pass over a parameter. The flags are template arguments, so the loop has no branch and
-/// vectorises; the arithmetic follows PyTorch's order (no fused multiply-adds, so results can
-/// differ from PyTorch's vectorised kernels in the last bit).
-template <class T, bool kDecay, bool kMomentum, bool kFirst, bool kNesterov>
-void sgd_update(T* __restrict p, const T* __restrict grad, T* __restrict buf, std::int64_t n,
-                const SGDCoefficients<T> c) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    T g = c.sign * grad[i];  // exact: multiplying by +-1 only sets the sign
-    if constexpr (kDecay) g = g + c.weight_decay * p[i];
-    if constexpr (kMomentum) {
-      T b;
-      if constexpr (kFirst) b = g;
-      else b = buf[i] * c.momentum + c.one_minus_dampening * g;
-      buf[i] = b;
-      if constexpr (kNesterov) g = g + c.momentum * b;
-      else g = b;
-    }
-    p[i] = p[i] + c.neg_lr * g;
-  }
-}
+using detail::SGDCoefficients;
 
 template <class T>
 void sgd_step(const Tensor& param, const Tensor& grad, T* buf, bool first, const SGDOptions& o) {
@@ -89,21 +65,12 @@ void sgd_step(const Tensor& param, const Tensor& grad, T* buf, bool first, const
   T* p = param.data_ptr<T>();
   const T* g = grad.data_ptr<T>();
   const std::int64_t n = param.numel();
-  // Split across ag's threads for a big parameter: each element's update is the same code on any
-  // thread, so the result does not depend on the thread count.
-  detail::dispatch_bool(o.weight_decay() != 0, [&](auto decay) {
-    constexpr bool kDecay = decltype(decay)::value;
-    auto run = [&](auto update) {
-      parallel_for(0, n, kGrainSize, [&](std::int64_t lo, std::int64_t hi) {
-        update(p + lo, g + lo, buf ? buf + lo : nullptr, hi - lo, c);
-      });
-    };
-    if (o.momentum() == 0) return run(sgd_update<T, kDecay, false, false, false>);
-    detail::dispatch_bool(first, [&](auto first_step) {
-      detail::dispatch_bool(o.nesterov(), [&](auto nesterov) {
-        run(sgd_update<T, kDecay, true, decltype(first_step)::value, decltype(nesterov)::value>);
-      });
-    });
+  // Split across ag's threads for a big parameter: each element's update is the same on any
+  // thread and on any instruction set (simd/simd.h), so the result does not depend on either.
+  const detail::SGDTerms terms{o.weight_decay() != 0, o.momentum() != 0, first, o.nesterov()};
+  const Isa isa = kernel_isa();
+  parallel_for(0, n, kGrainSize, [&](std::int64_t lo, std::int64_t hi) {
+    detail::sgd_pass(isa, c, terms, p + lo, g + lo, buf ? buf + lo : nullptr, hi - lo);
   });
 }
 

@@ -444,3 +444,94 @@ TEST(OptimizerStateDict, AnotherOptimizersStateIsRejected) {
   bad.scalars.insert_or_assign("param_groups.0.beta2", 1.5);
   expect_throw<std::invalid_argument>([&] { adam.load_state_dict(bad); }, "invalid beta2 1.5");
 }
+
+// ---- the steps' loops on every instruction set -------------------------------------------------
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "ag/autograd/cpu.h"
+#include "ag/optim/simd/simd.h"
+
+namespace {
+
+/// The instruction sets this CPU runs (the baseline first).
+std::vector<ag::Isa> runnable_isas() {
+  std::vector<ag::Isa> isas{ag::Isa::Default};
+  if (ag::kernel_isa() >= ag::Isa::Avx2) isas.push_back(ag::Isa::Avx2);
+  if (ag::kernel_isa() >= ag::Isa::Avx512) isas.push_back(ag::Isa::Avx512);
+  return isas;
+}
+
+template <class T>
+std::vector<T> random_values(std::size_t n, unsigned seed, T lo, T hi) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<double> d(lo, hi);
+  std::vector<T> v(n);
+  for (T& x : v) x = static_cast<T>(d(gen));
+  return v;
+}
+
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+template <class T>
+void adam_matches_on_every_isa() {
+  namespace d = ag::optim::detail;
+  const std::size_t n = 1003;  // batches of 4, 8 or 16 and a tail
+  const d::AdamCoefficients<T> c{T(0.999), T(1), T(0.01), T(0.9), T(0.1), T(0.999), T(0.001), T(0.0316), T(1e-8), T(-0.0123)};
+  for (bool l2 : {false, true})
+    for (bool amsgrad : {false, true}) {
+      std::vector<std::vector<T>> out;
+      for (ag::Isa isa : runnable_isas()) {
+        std::vector<T> p = random_values<T>(n, 1, -1, 1), m = random_values<T>(n, 2, -0.1, 0.1);
+        std::vector<T> v = random_values<T>(n, 3, 0, 0.01), vmax = random_values<T>(n, 4, 0, 0.02);
+        const std::vector<T> g = random_values<T>(n, 5, -3, 3);
+        for (int step = 0; step < 3; ++step)
+          d::adam_pass(isa, c, d::AdamTerms{l2, amsgrad}, p.data(), g.data(), m.data(), v.data(),
+                       amsgrad ? vmax.data() : nullptr, static_cast<std::int64_t>(n));
+        std::vector<T> all = p;
+        all.insert(all.end(), m.begin(), m.end());
+        all.insert(all.end(), v.begin(), v.end());
+        if (amsgrad) all.insert(all.end(), vmax.begin(), vmax.end());
+        out.push_back(all);
+      }
+      for (std::size_t k = 1; k < out.size(); ++k)
+        EXPECT_TRUE(same_bits(out[k], out[0])) << "l2 " << l2 << " amsgrad " << amsgrad << " isa " << k;
+    }
+}
+
+template <class T>
+void sgd_matches_on_every_isa() {
+  namespace d = ag::optim::detail;
+  const std::size_t n = 1003;
+  const d::SGDCoefficients<T> c{T(-1), T(0.01), T(0.9), T(0.75), T(-0.05)};
+  for (int bits = 0; bits < 16; ++bits) {
+    const d::SGDTerms terms{(bits & 1) != 0, (bits & 2) != 0, (bits & 4) != 0, (bits & 8) != 0};
+    if (!terms.momentum && (terms.first || terms.nesterov)) continue;
+    std::vector<std::vector<T>> out;
+    for (ag::Isa isa : runnable_isas()) {
+      std::vector<T> p = random_values<T>(n, 6, -1, 1), buf = random_values<T>(n, 7, -0.5, 0.5);
+      const std::vector<T> g = random_values<T>(n, 8, -3, 3);
+      d::sgd_pass(isa, c, terms, p.data(), g.data(), terms.momentum ? buf.data() : nullptr, static_cast<std::int64_t>(n));
+      p.insert(p.end(), buf.begin(), buf.end());
+      out.push_back(p);
+    }
+    for (std::size_t k = 1; k < out.size(); ++k) EXPECT_TRUE(same_bits(out[k], out[0])) << "terms " << bits << " isa " << k;
+  }
+}
+
+}  // namespace
+
+TEST(OptimKernels, AdamGivesTheSameBitsOnEveryInstructionSet) {
+  adam_matches_on_every_isa<float>();
+  adam_matches_on_every_isa<double>();
+}
+
+TEST(OptimKernels, SGDGivesTheSameBitsOnEveryInstructionSet) {
+  sgd_matches_on_every_isa<float>();
+  sgd_matches_on_every_isa<double>();
+}

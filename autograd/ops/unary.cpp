@@ -41,8 +41,6 @@ Tensor unary_vec(const Tensor& x, const char* name, vecmath::Fn fn) {
 
 }  // namespace
 
-const char* cpu_capability() { return vecmath::isa(); }
-
 Tensor exp(const Tensor& x) {
   Tensor out = unary_vec(x, "exp", vecmath::Fn::Exp);
   if (needs_grad(x))
