@@ -92,6 +92,7 @@ TEST(ParallelOps, TwoThreadsGiveExactlyTheSingleThreadedResults) {
   const std::int64_t n = 300001;  // not a multiple of anything
   ag::Tensor a = ag::randn({n}), b = ag::randn({n}), m = ag::randn({600, 500});
   ag::Tensor ad = a.to(ag::kFloat64), bd = b.to(ag::kFloat64);
+  ag::Tensor idx = ag::randint(0, 5000, {256, 16}), w = ag::randn({256, 16, 60});
   auto compute = [&] {
     std::vector<ag::Tensor> r;
     r.push_back(a + b);
@@ -109,6 +110,15 @@ TEST(ParallelOps, TwoThreadsGiveExactlyTheSingleThreadedResults) {
     ag::Tensor x = a.detach().requires_grad_();
     (ag::relu(x) * b).sum().backward();
     r.push_back(x.grad());
+    // an embedding's backward, split by table row: 4096 lookups with repeats, padding, and the
+    // rows scaled by their count
+    ag::Tensor table = m.reshape({5000, 60}).detach().requires_grad_();
+    for (bool by_freq : {false, true}) {
+      table.set_grad(ag::Tensor());
+      auto opts = ag::EmbeddingFuncOptions().padding_idx(7).scale_grad_by_freq(by_freq);
+      (ag::embedding(table, idx, opts) * w).sum().backward();
+      r.push_back(table.grad());
+    }
     return r;
   };
   auto train = [&](bool adam) {

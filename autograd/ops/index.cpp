@@ -174,20 +174,27 @@ Tensor index_add_op(const Tensor& g_in, std::int64_t dim, const Tensor& index, s
     T* po = data<T>(out);
     // Row by row through a local block (loaded before any is stored, so the compiler vectorises
     // it without checking whether dst overlaps src); an embedding's short rows (8, 16) unrolled.
-    kernels::short_rows(b.inner, [&](auto width) {
-      for (std::int64_t a = 0; a < b.outer; ++a)
-        for (std::int64_t k = 0; k < n; ++k) {
-          if (idx[k] == padding) continue;  // padding rows stay exactly zero
-          const T* src = kernels::opaque(pg + (a * n + k) * b.inner);
-          T* dst = kernels::opaque(po + (a * size + idx[k]) * b.inner);
-          if (scale.empty()) {
-            kernels::run4(dst, width, [&](std::int64_t i) { return dst[i] + src[i]; });
-          } else {
-            const T sk = static_cast<T>(scale[k]);
-            kernels::run4(dst, width, [&](std::int64_t i) { return dst[i] + src[i] * sk; });
+    // The rows of out in [lo, hi) only: a big lookup's gradient is split across threads by
+    // destination row, so no two threads write a row and each row sums its lookups in the same
+    // order as on one thread.
+    auto add_rows = [&](std::int64_t lo, std::int64_t hi) {
+      kernels::short_rows(b.inner, [&](auto width) {
+        for (std::int64_t a = 0; a < b.outer; ++a)
+          for (std::int64_t k = 0; k < n; ++k) {
+            if (idx[k] < lo || idx[k] >= hi || idx[k] == padding) continue;  // padding rows stay exactly zero
+            const T* src = kernels::opaque(pg + (a * n + k) * b.inner);
+            T* dst = kernels::opaque(po + (a * size + idx[k]) * b.inner);
+            if (scale.empty()) {
+              kernels::run4(dst, width, [&](std::int64_t i) { return dst[i] + src[i]; });
+            } else {
+              const T sk = static_cast<T>(scale[k]);
+              kernels::run4(dst, width, [&](std::int64_t i) { return dst[i] + src[i] * sk; });
+            }
           }
-        }
-    });
+      });
+    };
+    if (b.outer == 1 && n * b.inner >= kGrainSize) parallel_for(0, size, 1, add_rows);
+    else add_rows(0, size);
   });
   if (needs_grad(g_in))
     record("IndexAddBackward0", out, {g_in}, {save(index)}, [dim, rs](const Tensor& gg, const BackwardContext& ctx) -> Grads {
