@@ -103,6 +103,8 @@ TEST(ParallelOps, TwoThreadsGiveExactlyTheSingleThreadedResults) {
     r.push_back(ag::sigmoid(a));
     r.push_back(ag::log(a.abs() + 1e-3));
     r.push_back(ag::relu(a));
+    r.push_back(a.sum());   // the whole tensor: fixed blocks, summed across threads
+    r.push_back(ad.mean());
     r.push_back(m.sum(0));  // one row of output: split over the columns
     r.push_back(m.sum(1));  // many rows: split over them
     r.push_back(m.reshape({6, 100, 500}).sum(1));

@@ -77,7 +77,23 @@ Tensor sum_raw(const Tensor& x_in, const Reduced& r) {
       return;
     }
     if (out.numel() == 1) {
-      o[0] = static_cast<T>(sum_contiguous(p, x.numel()));
+      // A big tensor in blocks of a fixed size, whatever the thread count (so the result is the
+      // same on any number of threads), summed across threads; then the blocks' sums in order.
+      constexpr std::int64_t kBlock = std::int64_t{1} << 16;
+      const std::int64_t n = x.numel();
+      if (n <= kBlock) {
+        o[0] = static_cast<T>(sum_contiguous(p, n));
+        return;
+      }
+      const std::int64_t nblocks = (n + kBlock - 1) / kBlock;
+      std::vector<acc_t<T>, detail::PoolAllocator<acc_t<T>>> partial(static_cast<std::size_t>(nblocks));
+      parallel_for(0, nblocks, 1, [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t blk = lo; blk < hi; ++blk)
+          partial[static_cast<std::size_t>(blk)] = sum_contiguous(p + blk * kBlock, std::min(kBlock, n - blk * kBlock));
+      });
+      acc_t<T> total = 0;
+      for (const acc_t<T>& v : partial) total = kernels::wrap_add<acc_t<T>>(total, v);
+      o[0] = static_cast<T>(total);
       return;
     }
     std::int64_t dim = -1, reduced = 0;
