@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "ag/autograd/parallel.h"
 #include "ag/autograd/shape.h"
@@ -225,6 +226,22 @@ Walk<N> make_walk(const Shape& shape, const std::int64_t* const* strides) {
   return w;
 }
 
+/// For a map (each output element written once, in any order): puts the longest of the outer
+/// dimensions next to the innermost one, so that the blocks for_each_block makes are as few and
+/// as long as possible (a gradient broadcast over [32, 6, 8] then runs 6 blocks of 32 rows, not
+/// 32 of 6).
+template <std::size_t N>
+void longest_rows_last(Walk<N>& w) {
+  if (w.rank < 3) return;
+  std::size_t best = 0;
+  for (std::size_t d = 1; d + 1 < w.rank; ++d)
+    if (w.size[d] > w.size[best]) best = d;
+  const std::size_t rows = w.rank - 2;
+  if (w.size[best] <= w.size[rows]) return;
+  std::swap(w.size[best], w.size[rows]);
+  for (std::size_t k = 0; k < N; ++k) std::swap(w.stride[k][best], w.stride[k][rows]);
+}
+
 /// Calls run(off, rows, step, len, inner) for every block of the walk's last two dimensions:
 /// `rows` runs of `len` elements each. Operand k's first run starts at off[k] (in elements), the
 /// next one step[k] further on, and inner[k] is its step within a run. A kernel picks its loop
@@ -269,7 +286,8 @@ template <class A, class B, class R, class F>
   loop_strides(a, shape, sa);
   loop_strides(b, shape, sb);
   const std::int64_t* st[3] = {so, sa, sb};
-  const Walk<3> w = make_walk<3>(shape, st);
+  Walk<3> w = make_walk<3>(shape, st);
+  longest_rows_last(w);
   // Every block has the same row length and strides within a row: the loop is chosen once.
   const std::size_t last = w.rank ? w.rank - 1 : 0;
   const std::int64_t len = w.rank ? w.size[last] : 1;
