@@ -29,7 +29,7 @@ void adam_on(Isa isa, const AdamCoefficients<T>& c, AdamTerms t, T* p, const T* 
   if (isa == Isa::Avx2) return adam_pass_avx2(c, t, p, g, m, v, vmax, n);
 #endif
   (void)isa;
-  adam_any<xsimd::default_arch>(c, t, p, g, m, v, vmax, n);
+  adam_any<BaselineArch>(c, t, p, g, m, v, vmax, n);
 }
 
 template <class T>

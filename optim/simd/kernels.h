@@ -14,6 +14,13 @@
 namespace ag::optim::detail {
 namespace {
 
+/// The baseline build's batches (SSE2 on x86-64), or none where xsimd has no architecture.
+#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
+using BaselineArch = xsimd::default_arch;
+#else
+struct BaselineArch {};
+#endif
+
 /// Adam's update of one element, or of one SIMD batch of elements (V = T or xsimd::batch<T, A>):
 /// the same operations in the same order as PyTorch's single-tensor Adam, so batches and the
 /// tail round alike. PyTorch's vectorised kernels fuse some multiply-adds; ag does not, so
