@@ -188,8 +188,8 @@ template <class P>
 }
 
 /// Calls f(width) with the rows' width as a Width when it is one of the short widths of small
-/// models (8, 16), else as it is: a mask broadcast over [192, 8] then costs a third of what a
-/// loop set up for every 8 elements does.
+/// models (8, 16), else as it is: a mask broadcast over [192, 8] then costs half of what a loop
+/// set up for every 8 elements does.
 template <class F>
 [[gnu::always_inline]] inline void short_rows(std::int64_t len, F f) {
   if (len == 8) f(Width<8>());
