@@ -47,17 +47,29 @@ Lanes lanes_of(const Shape& s, std::int64_t dim) {
   return l;
 }
 
-/// Calls f(offset of the lane's first element, lane number, step) for every lane; elements are
-/// `step` = inner apart, lane a * inner + i starts at a * n * inner + i. When lanes are rows (the
-/// classes of a batch) the step is a compile-time 1, so f's loops index rows directly.
+template <std::int64_t N>
+using Fixed = std::integral_constant<std::int64_t, N>;
+
+/// Calls f(offset of the lane's first element, lane number, step, n) for every lane: its n
+/// elements are `step` = inner apart, lane a * inner + i starts at a * n * inner + i. When lanes
+/// are rows (the classes of a batch) the step is a compile-time 1, and so is a length of 2, 3 or
+/// 4 (a binary or few-class problem): f's loops then index rows directly and unroll, instead of
+/// setting up three loops of two elements per sample.
 template <class F>
 void for_each_lane(const Lanes& l, F f) {
   if (l.inner == 1) {  // lanes are rows
-    for (std::int64_t a = 0; a < l.outer; ++a) f(a * l.n, a, std::integral_constant<std::int64_t, 1>());
-    return;
+    auto rows = [&](auto n) {
+      for (std::int64_t a = 0; a < l.outer; ++a) f(a * l.n, a, Fixed<1>(), n);
+    };
+    switch (l.n) {
+      case 2: return rows(Fixed<2>());
+      case 3: return rows(Fixed<3>());
+      case 4: return rows(Fixed<4>());
+      default: return rows(l.n);
+    }
   }
   for (std::int64_t a = 0; a < l.outer; ++a)
-    for (std::int64_t i = 0; i < l.inner; ++i) f(a * l.n * l.inner + i, a * l.inner + i, l.inner);
+    for (std::int64_t i = 0; i < l.inner; ++i) f(a * l.n * l.inner + i, a * l.inner + i, l.inner, l.n);
 }
 
 /// Room for n elements of T: on the stack when few (the rows of a small model's batch), else
@@ -88,11 +100,11 @@ class Scratch {
 /// one per lane (a * inner + i), and returns the exps in `e`, laid out as x.
 template <class T>
 void shifted_exp(const T* x, const Lanes& l, T* e, T* lane_max) {
-  for_each_lane(l, [&](std::int64_t o, std::int64_t lane, auto step) {
+  for_each_lane(l, [&](std::int64_t o, std::int64_t lane, auto step, auto n) {
     T m = -std::numeric_limits<T>::infinity();
-    for (std::int64_t k = 0; k < l.n; ++k) m = x[o + k * step] > m ? x[o + k * step] : m;
+    for (std::int64_t k = 0; k < n; ++k) m = x[o + k * step] > m ? x[o + k * step] : m;
     lane_max[lane] = m;
-    for (std::int64_t k = 0; k < l.n; ++k) e[o + k * step] = x[o + k * step] - m;
+    for (std::int64_t k = 0; k < n; ++k) e[o + k * step] = x[o + k * step] - m;
   });
   vecmath::apply(vecmath::Fn::Exp, e, e, l.outer * l.n * l.inner);
 }
@@ -105,9 +117,9 @@ void lanes_logsumexp(const T* x, const Lanes& l, double* lse) {
   const std::int64_t lanes = l.outer * l.inner;
   Scratch<T> e(l.outer * l.n * l.inner), m(lanes);
   shifted_exp(x, l, e.get(), m.get());
-  for_each_lane(l, [&](std::int64_t o, std::int64_t lane, auto step) {
+  for_each_lane(l, [&](std::int64_t o, std::int64_t lane, auto step, auto n) {
     double s = 0;
-    for (std::int64_t k = 0; k < l.n; ++k) s += e[o + k * step];
+    for (std::int64_t k = 0; k < n; ++k) s += e[o + k * step];
     lse[lane] = static_cast<double>(m[lane]) + std::log(static_cast<T>(s));
   });
 }
@@ -125,18 +137,18 @@ Tensor softmax_forward(const Tensor& x_in, std::int64_t dim) {
     if constexpr (Log) {  // x - lse
       Scratch<double> lse(l.outer * l.inner);
       lanes_logsumexp(px, l, lse.get());
-      for_each_lane(l, [&](std::int64_t o, std::int64_t lane, auto step) {
+      for_each_lane(l, [&](std::int64_t o, std::int64_t lane, auto step, auto n) {
         const T v = static_cast<T>(lse[lane]);
-        for (std::int64_t k = 0; k < l.n; ++k) py[o + k * step] = px[o + k * step] - v;
+        for (std::int64_t k = 0; k < n; ++k) py[o + k * step] = px[o + k * step] - v;
       });
     } else {  // exp(x - max) / Σ exp(x - max), the exps written straight into out
       Scratch<T> m(l.outer * l.inner);
       shifted_exp(px, l, py, m.get());
-      for_each_lane(l, [&](std::int64_t o, std::int64_t, auto step) {
+      for_each_lane(l, [&](std::int64_t o, std::int64_t, auto step, auto n) {
         double s = 0;
-        for (std::int64_t k = 0; k < l.n; ++k) s += py[o + k * step];
+        for (std::int64_t k = 0; k < n; ++k) s += py[o + k * step];
         const T inv = static_cast<T>(1.0 / s);
-        for (std::int64_t k = 0; k < l.n; ++k) py[o + k * step] *= inv;
+        for (std::int64_t k = 0; k < n; ++k) py[o + k * step] *= inv;
       });
     }
   });
@@ -154,11 +166,11 @@ Tensor softmax_backward_raw(const Tensor& g_in, const Tensor& y_in, std::int64_t
     const T *pg = data<T>(g), *py = data<T>(y);
     T* pd = data<T>(dx);
     if (Log) vecmath::apply(vecmath::Fn::Exp, py, pd, y.numel());  // exp(y), all at once
-    for_each_lane(l, [&](std::int64_t o, std::int64_t, auto step) {
+    for_each_lane(l, [&](std::int64_t o, std::int64_t, auto step, auto n) {
       double s = 0;
-      for (std::int64_t k = 0; k < l.n; ++k) s += Log ? pg[o + k * step] : pg[o + k * step] * py[o + k * step];
+      for (std::int64_t k = 0; k < n; ++k) s += Log ? pg[o + k * step] : pg[o + k * step] * py[o + k * step];
       const T st = static_cast<T>(s);
-      for (std::int64_t k = 0; k < l.n; ++k) {
+      for (std::int64_t k = 0; k < n; ++k) {
         std::int64_t e = o + k * step;
         pd[e] = Log ? pg[e] - pd[e] * st : py[e] * (pg[e] - st);
       }
@@ -249,24 +261,22 @@ double class_loss_forward(const ClassLoss& c, const T* x, const std::int64_t* t,
   double* lse_of = lse_out ? lse_out : scratch.get();
   if (c.softmax && l.outer * l.n * l.inner > 0) lanes_logsumexp(x, l, lse_of);
   double total = 0;
-  for (std::int64_t a = 0; a < l.outer; ++a)
-    for (std::int64_t i = 0; i < l.inner; ++i) {
-      const std::int64_t s = a * l.inner + i;
-      const T* xs = x + a * l.n * l.inner + i;
-      double loss = 0;
-      if (t[s] != c.ignore_index) {
-        const double lse = c.softmax ? lse_of[s] : 0.0;
-        const double wt = w ? w[t[s]] : 1.0;
-        loss = (1 - c.eps) * wt * (lse - xs[t[s] * l.inner]);
-        if (smooth != 0) {
-          double sm = 0;
-          for (std::int64_t k = 0; k < l.n; ++k) sm += (w ? w[k] : 1.0) * (lse - xs[k * l.inner]);
-          loss += smooth * sm;
-        }
+  for_each_lane(l, [&](std::int64_t o, std::int64_t s, auto step, auto n) {  // sample s, in order
+    const T* xs = x + o;
+    double loss = 0;
+    if (t[s] != c.ignore_index) {
+      const double lse = c.softmax ? lse_of[s] : 0.0;
+      const double wt = w ? w[t[s]] : 1.0;
+      loss = (1 - c.eps) * wt * (lse - xs[t[s] * step]);
+      if (smooth != 0) {
+        double sm = 0;
+        for (std::int64_t k = 0; k < n; ++k) sm += (w ? w[k] : 1.0) * (lse - xs[k * step]);
+        loss += smooth * sm;
       }
-      if (per_sample) per_sample[s] = static_cast<T>(loss);
-      total += loss;
     }
+    if (per_sample) per_sample[s] = static_cast<T>(loss);
+    total += loss;
+  });
   return c.reduction == Reduction::Mean ? total / c.denom : total;
 }
 
@@ -290,40 +300,37 @@ void class_loss_backward(const ClassLoss& c, const T* x, const std::int64_t* t, 
       lanes_logsumexp(x, l, scratch.get());
       lse = scratch.get();
     }
-    for_each_lane(l, [&](std::int64_t o, std::int64_t lane, auto step) {
+    for_each_lane(l, [&](std::int64_t o, std::int64_t lane, auto step, auto n) {
       const T v = static_cast<T>(lse[lane]);
-      for (std::int64_t k = 0; k < l.n; ++k) p[o + k * step] = x[o + k * step] - v;
+      for (std::int64_t k = 0; k < n; ++k) p[o + k * step] = x[o + k * step] - v;
     });
     vecmath::apply(vecmath::Fn::Exp, p.get(), p.get(), l.outer * l.n * l.inner);
   }
-  for (std::int64_t a = 0; a < l.outer; ++a)
-    for (std::int64_t i = 0; i < l.inner; ++i) {
-      const std::int64_t s = a * l.inner + i;
-      const T* xs = x + a * l.n * l.inner + i;
-      T* os = out + a * l.n * l.inner + i;
-      double gs = 0;
-      if (t[s] != c.ignore_index) {
-        gs = !g ? 1.0 : c.reduction == Reduction::None ? g[s] : g[0];
-        if (c.reduction == Reduction::Mean) gs /= c.denom;
-      }
-      if (gs == 0) {
-        for (std::int64_t k = 0; k < l.n; ++k) os[k * l.inner] = 0;
-        if (coef) coef[s] = 0;
-        continue;
-      }
-      const double wt = w ? w[t[s]] : 1.0;
-      const double big_q = (1 - c.eps) * wt + smooth * c.weight_sum;
-      const T* ps = probs ? p.get() + (xs - x) : nullptr;
-      for (std::int64_t k = 0; k < l.n; ++k) {
-        double q = smooth * (w ? w[k] : 1.0) + (k == t[s] ? (1 - c.eps) * wt : 0.0);
-        double v;
-        if (coef) v = gs * q;
-        else if (c.softmax) v = gs * (big_q * ps[k * l.inner] - q);
-        else v = -gs * q;
-        os[k * l.inner] = static_cast<T>(v);
-      }
-      if (coef) coef[s] = static_cast<T>(gs * big_q);
+  for_each_lane(l, [&](std::int64_t o, std::int64_t s, auto step, auto n) {  // sample s
+    T* os = out + o;
+    double gs = 0;
+    if (t[s] != c.ignore_index) {
+      gs = !g ? 1.0 : c.reduction == Reduction::None ? g[s] : g[0];
+      if (c.reduction == Reduction::Mean) gs /= c.denom;
     }
+    if (gs == 0) {
+      for (std::int64_t k = 0; k < n; ++k) os[k * step] = 0;
+      if (coef) coef[s] = 0;
+      return;
+    }
+    const double wt = w ? w[t[s]] : 1.0;
+    const double big_q = (1 - c.eps) * wt + smooth * c.weight_sum;
+    const T* ps = probs ? p.get() + o : nullptr;
+    for (std::int64_t k = 0; k < n; ++k) {
+      double q = smooth * (w ? w[k] : 1.0) + (k == t[s] ? (1 - c.eps) * wt : 0.0);
+      double v;
+      if (coef) v = gs * q;
+      else if (c.softmax) v = gs * (big_q * ps[k * step] - q);
+      else v = -gs * q;
+      os[k * step] = static_cast<T>(v);
+    }
+    if (coef) coef[s] = static_cast<T>(gs * big_q);
+  });
 }
 
 Tensor class_loss(const Tensor& x_in, const Tensor& target_in, const CrossEntropyOptions& o, bool on_logits,
