@@ -115,6 +115,32 @@ TEST(Reduction, Values) {
   EXPECT_FLOAT_EQ(tensor({3.0, 4.0}).norm().item<float>(), 5);
 }
 
+TEST(Broadcast, OneValuePerRowMatchesThePlainLoopAtEveryWidth) {
+  // Rows of the widths the kernels unroll (8, 16) and others, the per-row value on either side,
+  // through a middle dimension broadcast too (a mean's gradient times a mask: [a, n, w] * [a, n, 1]
+  // with the first operand expanded from [a, 1, w]); each element is one multiply or divide, so
+  // the results equal a plain loop's exactly.
+  Generator g(5);
+  for (std::int64_t w : {1, 3, 4, 8, 9, 16, 17, 32}) {
+    SCOPED_TRACE(::testing::Message() << "width " << w);
+    const std::int64_t a = 9, n = 4;  // more outer rows than middle ones: the walk swaps them
+    Tensor rows = randn({a, 1, w}, kFloat32, &g).expand({a, n, w});
+    Tensor col = randn({a, n, 1}, kFloat32, &g) + 3;
+    const std::vector<float> rv = rows.contiguous().to_vector<float>(), cv = col.to_vector<float>();
+    const std::vector<float> prod = (rows * col).to_vector<float>(), prod2 = (col * rows).to_vector<float>();
+    const std::vector<float> quot = (rows / col).to_vector<float>(), quot2 = (col / rows).to_vector<float>();
+    for (std::int64_t i = 0; i < a * n; ++i)
+      for (std::int64_t j = 0; j < w; ++j) {
+        const auto e = static_cast<std::size_t>(i * w + j);
+        const float x = rv[e], c = cv[static_cast<std::size_t>(i)];
+        ASSERT_EQ(prod[e], x * c);
+        ASSERT_EQ(prod2[e], c * x);
+        ASSERT_EQ(quot[e], x / c);
+        ASSERT_EQ(quot2[e], c / x);
+      }
+  }
+}
+
 TEST(Reduction, FloatSumsStayAccurate) {
   // 10^7 copies of 0.1 in float32: a float accumulator would drift by ~1%.
   auto x = full({10000000}, 0.1f);
