@@ -52,13 +52,27 @@ thread_local std::vector<std::function<void()>>* t_callbacks = nullptr;
 
 constexpr std::uint32_t kNoTask = ~std::uint32_t(0);
 
+/// The roots of a pass or their gradients, by reference: a list, or the one tensor of
+/// `loss.backward()` (no vector made for it).
+struct TensorSpan {
+  TensorSpan(const std::vector<Tensor>& v) : first(v.data()), n(v.size()) {}
+  TensorSpan(const Tensor* t, std::size_t count) : first(t), n(count) {}
+  std::size_t size() const { return n; }
+  bool empty() const { return n == 0; }
+  const Tensor& operator[](std::size_t i) const { return first[i]; }
+  const Tensor* begin() const { return first; }
+  const Tensor* end() const { return first + n; }
+  const Tensor* first;
+  std::size_t n;
+};
+
 /// A node of the pass: the gradients arriving at its outputs and where its edges lead.
 struct NodeTask {
   NodeTask() noexcept {}  // user-provided: emplace_back() would otherwise zero it first
   Node* node = nullptr;
   std::uint64_t seq = 0;               // the node's sequence number: the walk runs the newest first
   Grads grads;                         // one per output of the node, summed over the edges into it
-  SmallVector<std::uint32_t, 2> next;  // per edge: the task of its node, kLeaf | the sink of its leaf, or kNoTask
+  SmallVector<std::uint32_t, 3> next;  // per edge: the task of its node, kLeaf | the sink of its leaf, or kNoTask
   std::int32_t deps = 0;
   bool needed = true;
 };
@@ -99,8 +113,8 @@ void give_back(std::unique_ptr<Scratch> s) { if (s->recycle() && !t_spare_scratc
 /// Everything one backward or grad call needs.
 class GraphTask {
  public:
-  GraphTask(const std::vector<Tensor>& roots, const std::vector<Tensor>& root_grads, bool keep_graph,
-            bool create_graph, const std::vector<Tensor>* inputs)
+  GraphTask(TensorSpan roots, TensorSpan root_grads, bool keep_graph, bool create_graph,
+            const std::vector<Tensor>* inputs)
       : roots_(roots), root_grads_(root_grads), keep_graph_(keep_graph), create_graph_(create_graph),
         inputs_(inputs), api_(inputs ? "grad" : "backward") {}
   ~GraphTask() { give_back(std::move(scratch_)); }
@@ -320,7 +334,7 @@ class GraphTask {
                      ", expected version ", s.version, ". Compute it out of place or clone() it first.");
       outputs_saved = outputs_saved || s.is_output;
     }
-    SmallVector<Tensor, 2> with_history;  // create_graph: saved outputs with their node, for this pass only
+    SmallVector<Tensor, 3> with_history;  // create_graph: saved outputs with their node, for this pass only
     if (outputs_saved && create_graph_)
       for (const SavedTensor& s : n.saved_) {
         with_history.push_back(s.is_output ? detail::make_alias(s.tensor) : s.tensor);
@@ -423,8 +437,8 @@ class GraphTask {
     std::size_t operator()(const OutputKey& k) const { return std::hash<const void*>()(k.node) ^ k.output; }
   };
 
-  const std::vector<Tensor>& roots_;
-  const std::vector<Tensor>& root_grads_;
+  const TensorSpan roots_;
+  const TensorSpan root_grads_;
   const bool keep_graph_, create_graph_;
   const std::vector<Tensor>* inputs_;
   const char* api_;
@@ -464,7 +478,7 @@ void queue_callback(std::function<void()> callback) {
 }
 
 void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {
-  ag::backward({*this}, {gradient}, retain_graph || create_graph, create_graph);
+  GraphTask({this, 1}, {&gradient, 1}, retain_graph || create_graph, create_graph, nullptr).run();
 }
 
 }  // namespace ag

@@ -59,7 +59,7 @@ SavedTensor save(const Tensor& input);
 /// Saves the op's own output by its data only (no reference to the node: no cycle).
 SavedTensor save_output(const Tensor& output);
 
-using Grads = SmallVector<Tensor, 2>;
+using Grads = SmallVector<Tensor, 3>;  // room for linear's x, weight and bias
 
 /// What a backward function sees besides the incoming gradient.
 class BackwardContext {
@@ -103,14 +103,14 @@ class Node : public std::enable_shared_from_this<Node> {
   Node& operator=(const Node&) = delete;
 
   const char* name() const { return name_; }
-  const SmallVector<Edge, 2>& next_functions() const { return next_; }
+  const SmallVector<Edge, 3>& next_functions() const { return next_; }
   /// How many tensors the op produced (their gradients arrive together).
   std::size_t num_outputs() const { return outputs_.size(); }
   /// Shape and dtype of output `i`.
   const Shape& shape(std::size_t i = 0) const { return outputs_[i].shape; }
   Dtype dtype(std::size_t i = 0) const { return outputs_[i].dtype; }
   /// The tensors kept for backward (empty once released).
-  const SmallVector<SavedTensor, 2>& saved_tensors() const { return saved_; }
+  const SmallVector<SavedTensor, 3>& saved_tensors() const { return saved_; }
   bool released() const { return released_; }
   std::uint64_t sequence_nr() const { return seq_; }
   /// Where the node was made, when anomaly mode was on then (else null).
@@ -137,8 +137,8 @@ class Node : public std::enable_shared_from_this<Node> {
   };
 
   const char* name_;
-  SmallVector<Edge, 2> next_;
-  SmallVector<SavedTensor, 2> saved_;
+  SmallVector<Edge, 3> next_;          // inline up to 3 inputs (linear: x, weight, bias)
+  SmallVector<SavedTensor, 3> saved_;  // (cross_entropy: input, target, log-sum-exp)
   SmallVector<Output, 1> outputs_;
   std::uint64_t seq_ = 0;
   bool had_saved_ = false;

@@ -15,11 +15,10 @@ void Shape::throw_too_many_elements() const {
   AG_CHECK(false, "shape ", *this, " has more elements than an int64 can count");
 }
 
-std::int64_t wrap_dim(std::int64_t dim, std::int64_t ndim, const char* op) {
-  std::int64_t lo = ndim > 0 ? -ndim : -1, hi = ndim > 0 ? ndim - 1 : 0;
-  AG_CHECK_INDEX(dim >= lo && dim <= hi, op, ": dimension ", dim, " is out of range for a ", ndim,
-                 "-d tensor (expected a value in [", lo, ", ", hi, "])");
-  return dim < 0 ? dim + (ndim > 0 ? ndim : 1) : dim;
+void detail::throw_dim_out_of_range(std::int64_t dim, std::int64_t ndim, const char* op) {
+  const std::int64_t lo = ndim > 0 ? -ndim : -1, hi = ndim > 0 ? ndim - 1 : 0;
+  throw IndexError(detail::cat(op, ": dimension ", dim, " is out of range for a ", ndim,
+                               "-d tensor (expected a value in [", lo, ", ", hi, "])"));
 }
 
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {

@@ -97,8 +97,16 @@ class Shape {
 std::string to_string(const Shape& s);
 inline std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << to_string(s); }
 
-/// Normalises a possibly negative `dim` of a `ndim`-d tensor, or throws IndexError naming `op`.
-std::int64_t wrap_dim(std::int64_t dim, std::int64_t ndim, const char* op);
+namespace detail {
+[[noreturn]] void throw_dim_out_of_range(std::int64_t dim, std::int64_t ndim, const char* op);
+}
+/// Normalises a possibly negative `dim` of a `ndim`-d tensor (a 0-d one takes 0 and -1), or
+/// throws IndexError naming `op`.
+inline std::int64_t wrap_dim(std::int64_t dim, std::int64_t ndim, const char* op) {
+  const std::int64_t n = ndim > 0 ? ndim : 1;
+  if (dim < -n || dim >= n) detail::throw_dim_out_of_range(dim, ndim, op);
+  return dim < 0 ? dim + n : dim;
+}
 
 /// The NumPy broadcast of two shapes, or invalid_argument naming `op` and both shapes.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);

@@ -1,6 +1,7 @@
 #pragma once
 // SmallVector: a vector that keeps its first N elements inline, so the handful of edges, saved
-// tensors and gradients a graph node carries cost no heap allocation.
+// tensors and gradients a graph node carries cost no heap allocation. More than N go to a block
+// from the thread's pool (pool.h), not to malloc.
 
 #include <cstddef>
 #include <cstdint>
@@ -10,12 +11,14 @@
 #include <new>
 #include <utility>
 
+#include "ag/autograd/pool.h"
+
 namespace ag {
 
 /// A std::vector-like container with inline room for N elements.
 ///
 ///     SmallVector<Tensor, 2> grads{ga, gb};
-///     grads.push_back(gc);   // the third element moves everything to the heap
+///     grads.push_back(gc);   // the third element moves everything to a pool block
 template <class T, std::size_t N>
 class SmallVector {
  public:
@@ -73,12 +76,12 @@ class SmallVector {
   void reserve(std::size_t n) {
     if (n <= capacity_) return;
     if (n > UINT32_MAX) throw std::length_error("SmallVector: more than 2^32 - 1 elements");
-    T* fresh = static_cast<T*>(::operator new(n * sizeof(T)));
+    T* fresh = static_cast<T*>(detail::pool_allocate(n * sizeof(T)));
     for (std::size_t i = 0; i < size_; ++i) {
       new (fresh + i) T(std::move(data_[i]));
       data_[i].~T();
     }
-    if (on_heap()) ::operator delete(data_);
+    if (on_heap()) detail::pool_deallocate(data_, std::size_t(capacity_) * sizeof(T));
     data_ = fresh;
     capacity_ = static_cast<std::uint32_t>(n);
   }
@@ -110,7 +113,7 @@ class SmallVector {
   bool on_heap() const { return data_ != reinterpret_cast<const T*>(inline_); }
   void destroy() {
     clear();
-    if (on_heap()) ::operator delete(data_);
+    if (on_heap()) detail::pool_deallocate(data_, std::size_t(capacity_) * sizeof(T));
     data_ = inline_ptr();
     capacity_ = N;
   }

@@ -291,7 +291,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                if (!flat) gx = reshape(gx, x.shape());
              }
              if (ctx.needs_grad(1)) gw = mm_flags(g2, flat ? x : reshape(x, {m, in}), true, false);  // g^T x
-             if (ctx.needs_grad(2)) gb = sum_to(sum(g2, {0}), sbias);                             // rows summed
+             if (ctx.needs_grad(2)) gb = sum_to(g2.sum(0), sbias);  // rows summed
              return {gx, gw, gb};
            });
   return out;

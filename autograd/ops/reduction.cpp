@@ -26,7 +26,19 @@ struct Reduced {
   std::int64_t count = 1;
 };
 
-Reduced reduced_dims(const Shape& s, const std::vector<std::int64_t>& dims, bool keepdim, const char* op) {
+/// The dims a reduction was asked for, by reference: a list, or the one dim of x.sum(1) (no
+/// vector made for it).
+struct DimList {
+  DimList(const std::vector<std::int64_t>& v) : first(v.data()), n(v.size()) {}
+  explicit DimList(const std::int64_t& d) : first(&d), n(1) {}
+  const std::int64_t* begin() const { return first; }
+  const std::int64_t* end() const { return first + n; }
+  bool empty() const { return n == 0; }
+  const std::int64_t* first;
+  std::size_t n;
+};
+
+Reduced reduced_dims(const Shape& s, DimList dims, bool keepdim, const char* op) {
   Reduced r;
   auto nd = static_cast<std::int64_t>(s.size());
   if (dims.empty()) {
@@ -250,7 +262,7 @@ template <bool IsMax>
 std::tuple<Tensor, Tensor> extreme_dim(const Tensor& x, std::int64_t dim, bool keepdim, const char* op,
                                        const char* node) {
   std::int64_t d = wrap_dim(dim, x.dim(), op);
-  Reduced r = reduced_dims(x.shape(), {dim}, keepdim, op);
+  Reduced r = reduced_dims(x.shape(), DimList(dim), keepdim, op);
   Tensor idx = arg_extreme_raw<IsMax>(x, x.dim() == 0 ? 0 : d, r.out, op);
   Tensor values = extreme_raw<IsMax>(x, r, op);
   if (needs_grad(x))
@@ -267,11 +279,7 @@ std::tuple<Tensor, Tensor> extreme_dim(const Tensor& x, std::int64_t dim, bool k
   return {values, idx};
 }
 
-}  // namespace
-
-Tensor sum(const Tensor& x) { return sum(x, {}, false); }
-
-Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
+Tensor sum_dims(const Tensor& x, DimList dims, bool keepdim) {
   // x: [*s] -> s with dims removed (or kept as 1)
   AG_CHECK(x.defined(), "sum: the input is undefined");
   Reduced r = reduced_dims(x.shape(), dims, keepdim, "sum");
@@ -283,9 +291,7 @@ Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim)
   return out;
 }
 
-Tensor mean(const Tensor& x) { return mean(x, {}, false); }
-
-Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
+Tensor mean_dims(const Tensor& x, DimList dims, bool keepdim) {
   AG_CHECK(x.defined(), "mean: the input is undefined");
   AG_CHECK(is_floating(x.dtype()), "mean: the input must be float32 or float64, got ", x.dtype(), " of shape ",
            x.shape(), " (convert with to(ag::kFloat32))");
@@ -303,6 +309,13 @@ Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim
            });
   return out;
 }
+
+}  // namespace
+
+Tensor sum(const Tensor& x) { return sum(x, {}, false); }
+Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) { return sum_dims(x, dims, keepdim); }
+Tensor mean(const Tensor& x) { return mean(x, {}, false); }
+Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) { return mean_dims(x, dims, keepdim); }
 
 Tensor max(const Tensor& x) { return amax_impl<true>(x, {}, false, "max", "MaxBackward1"); }
 Tensor min(const Tensor& x) { return amax_impl<false>(x, {}, false, "min", "MinBackward1"); }
@@ -326,7 +339,7 @@ Tensor argmax(const Tensor& x, std::optional<std::int64_t> dim, bool keepdim) {
     return keepdim ? reshape(i, Shape::filled(x.dim(), 1)) : i;
   }
   std::int64_t d = wrap_dim(*dim, x.dim(), "argmax");
-  Reduced r = reduced_dims(x.shape(), {*dim}, keepdim, "argmax");
+  Reduced r = reduced_dims(x.shape(), DimList(*dim), keepdim, "argmax");
   return arg_extreme_raw<true>(x, x.dim() == 0 ? 0 : d, r.out, "argmax");
 }
 
@@ -337,7 +350,7 @@ Tensor argmin(const Tensor& x, std::optional<std::int64_t> dim, bool keepdim) {
     return keepdim ? reshape(i, Shape::filled(x.dim(), 1)) : i;
   }
   std::int64_t d = wrap_dim(*dim, x.dim(), "argmin");
-  Reduced r = reduced_dims(x.shape(), {*dim}, keepdim, "argmin");
+  Reduced r = reduced_dims(x.shape(), DimList(*dim), keepdim, "argmin");
   return arg_extreme_raw<false>(x, x.dim() == 0 ? 0 : d, r.out, "argmin");
 }
 
@@ -414,10 +427,10 @@ Tensor nonzero(const Tensor& x) {
 // ---- Tensor methods -------------------------------------------------------------------------
 
 Tensor Tensor::sum() const { return ag::sum(*this); }
-Tensor Tensor::sum(std::int64_t dim, bool keepdim) const { return ag::sum(*this, {dim}, keepdim); }
+Tensor Tensor::sum(std::int64_t dim, bool keepdim) const { return sum_dims(*this, DimList(dim), keepdim); }
 Tensor Tensor::sum(const std::vector<std::int64_t>& dims, bool keepdim) const { return ag::sum(*this, dims, keepdim); }
 Tensor Tensor::mean() const { return ag::mean(*this); }
-Tensor Tensor::mean(std::int64_t dim, bool keepdim) const { return ag::mean(*this, {dim}, keepdim); }
+Tensor Tensor::mean(std::int64_t dim, bool keepdim) const { return mean_dims(*this, DimList(dim), keepdim); }
 Tensor Tensor::mean(const std::vector<std::int64_t>& dims, bool keepdim) const { return ag::mean(*this, dims, keepdim); }
 Tensor Tensor::max() const { return ag::max(*this); }
 std::tuple<Tensor, Tensor> Tensor::max(std::int64_t dim, bool keepdim) const { return ag::max(*this, dim, keepdim); }
