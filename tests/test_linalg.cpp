@@ -129,11 +129,12 @@ TEST(Matmul, Float32MatchesTripleLoopOnOddSizes) {
 }
 
 TEST(Matmul, SmallProductsInEveryLayoutMatchTheTripleLoop) {
-  // Small products run as ag's own loops, bigger ones on OpenBLAS: both sides of the line, each
-  // operand stored as is or transposed (a gemm flag, no copy), k below, at and past the dot
-  // product's eight partial sums; linear adds its bias through beta = 1.
-  for (auto [m, k, n] : {std::tuple{32, 8, 2}, {32, 2, 8}, {2, 32, 8}, {1, 8, 2}, {5, 9, 3}, {7, 17, 1}, {3, 1, 4},
-                         {16, 32, 32}, {16, 33, 32}, {40, 256, 1}, {2, 257, 3}}) {
+  // Products of up to 128 multiply-adds run as ag's own loops, bigger ones on OpenBLAS (gemv
+  // for one row or column): both sides of the line, each operand stored as is or transposed (a
+  // gemm flag, no copy); linear adds its bias through beta = 1.
+  for (auto [m, k, n] : {std::tuple{32, 8, 2}, {32, 2, 8}, {2, 32, 8}, {1, 8, 2}, {2, 1, 8}, {4, 8, 4}, {4, 8, 5},
+                         {1, 128, 1}, {1, 129, 1}, {5, 9, 3}, {7, 17, 1}, {3, 1, 4}, {16, 32, 32}, {16, 33, 32},
+                         {40, 256, 1}, {2, 257, 3}}) {
     SCOPED_TRACE(::testing::Message() << m << "x" << k << "x" << n);
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {

@@ -46,11 +46,36 @@ struct Cblas<double> {
   static constexpr auto gemv = cblas_dgemv;
 };
 
+/// Products of at most this many multiply-adds run as plain loops: a single prediction's
+/// [1, 8] x [8, 2] is 16 of them, and OpenBLAS spends ~300 instructions on a gemv call before
+/// its first one (~2,000 on an sgemm call; its kernels still beat plain loops on the 512 of a
+/// [32, 8] x [8, 2] product).
+constexpr std::int64_t kTinyProduct = 128;
+
+/// C = alpha op(A) op(B) + beta C, each dot product summed in order; C is not read when beta is 0.
+template <class T>
+void gemm_tiny(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda,
+               const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  const std::int64_t a_row = ta ? 1 : lda, a_col = ta ? lda : 1;  // op(A)[i, p] = a[i * a_row + p * a_col]
+  const std::int64_t b_row = tb ? 1 : ldb, b_col = tb ? ldb : 1;  // op(B)[p, j] = b[p * b_row + j * b_col]
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      T acc = 0;
+      for (std::int64_t p = 0; p < k; ++p) acc += a[i * a_row + p * a_col] * b[p * b_row + j * b_col];
+      T& out = c[i * ldc + j];
+      out = beta == T(0) ? alpha * acc : alpha * acc + beta * out;
+    }
+}
+
 template <class T>
 void gemm_impl(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda,
                const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
-  init_threads();
   if (m == 0 || n == 0) return;
+  if (m <= kTinyProduct && n <= kTinyProduct && k <= kTinyProduct && m * n * k <= kTinyProduct) {
+    gemm_tiny(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  init_threads();
   if ((k == 0 || m == 1 || n == 1) && beta != T(1)) {
     // C = beta * C here: gemv would compute 0 * garbage (NaN) when C is not an input
     for (std::int64_t i = 0; i < m; ++i)
