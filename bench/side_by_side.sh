@@ -4,8 +4,8 @@
 #   bench/side_by_side.sh [N] [BUILD_DIR] [--threads T]
 #
 # Runs, N rounds (default 5), one after the other in each round:
-#   BUILD_DIR/bench/ag_bench        sentiment mlp overhead gradient_penalty batch1 embedding sentiment_floor
-#   BUILD_DIR/bench/libtorch_bench  the same without sentiment_floor, if it was built
+#   BUILD_DIR/bench/ag_bench        sentiment mlp overhead gradient_penalty batch1 embedding sentiment_floor mlp_floor
+#   BUILD_DIR/bench/libtorch_bench  the same without the two floors, if it was built
 #                                   (cmake -DAG_BENCH_LIBTORCH=ON, see bench/CMakeLists.txt)
 #   bench/torch_workloads.py        the same, if /usr/bin/python3 can import torch
 # then prints the median and the min-max of every figure per workload and framework, and how many
@@ -82,7 +82,7 @@ run() {
 
 for ((r = 1; r <= rounds; ++r)); do
   echo "round $r/$rounds" >&2
-  run ag "$ag_bench" --threads "$threads" "${workloads[@]}" sentiment_floor
+  run ag "$ag_bench" --threads "$threads" "${workloads[@]}" sentiment_floor mlp_floor
   if ((have_libtorch)); then run libtorch "$libtorch_bench" --threads "$threads" "${workloads[@]}"; fi
   if ((have_pytorch)); then run pytorch /usr/bin/python3 "$root/bench/torch_workloads.py" --threads "$threads" "${workloads[@]}"; fi
 done
@@ -152,7 +152,8 @@ for workload, key, unit, higher in ROWS:
     ag = values("ag", workload, key)
     lt = values("libtorch", workload, key)
     pt = values("pytorch", workload, key)
-    floor = values("ag", "sentiment_floor", "floor_steps_per_s") if (workload, key) == ("sentiment", "steps_per_s") else []
+    floor = {("sentiment", "steps_per_s"): values("ag", "sentiment_floor", "floor_steps_per_s"),
+             ("mlp", "steps_per_s"): values("ag", "mlp_floor", "sgemm_steps_per_s")}.get((workload, key), [])
     table.append([workload, unit, cell(ag), cell(floor), cell(lt), cell(pt), speedup(ag, lt, higher),
                   speedup(ag, pt, higher)])
 
@@ -169,6 +170,12 @@ if share:
     print(f"\nsentiment_floor (ag and the floor alternating in one process): ag at {cell(share)} of the floor's steps/s, "
           f"ag {cell(values('ag', 'sentiment_floor', 'ag_steps_per_s'))} vs floor "
           f"{cell(values('ag', 'sentiment_floor', 'floor_steps_per_s'))} steps/s")
+
+share = values("ag", "mlp_floor", "ag_share_in_sgemm")
+if share:
+    print(f"mlp_floor (ag's step and its eight sgemm calls alone, alternating in one process): ag at {cell(share)} "
+          f"of the products' steps/s, ag {cell(values('ag', 'mlp_floor', 'ag_steps_per_s'))} vs sgemm alone "
+          f"{cell(values('ag', 'mlp_floor', 'sgemm_steps_per_s'))} steps/s")
 
 # The results of the last round, to check that every framework did the work it was timed on.
 print("\nlast round's results: loss (accuracy) / peak RSS MB")

@@ -1,6 +1,6 @@
 // ag_bench: the benchmark workloads of bench/README.md, one JSON line each.
 //
-//   build/bench/ag_bench [--threads N] [--set-to-none] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead|vecmath|sentiment_floor|gradient_penalty|batch1 ...]
+//   build/bench/ag_bench [--threads N] [--set-to-none] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead|vecmath|sentiment_floor|mlp_floor|gradient_penalty|batch1 ...]
 //
 // Several workloads run one per child process, so that `peak_rss_mb` is each workload's own.
 // Single-threaded unless --threads is given. The workloads (model, sizes, optimizer, step counts
@@ -23,6 +23,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include <cblas.h>
 
 #include "ag/autograd/autograd.h"
 #include "ag/nn/nn.h"
@@ -247,35 +249,96 @@ std::string run_sentiment_floor() {
 
 // ---- mlp: 784-512-512-10 with ReLU, batch 128, SGD with momentum --------------------------------
 
-std::string run_mlp() {
-  const int steps = 100, batch = 128;
-  manual_seed(0);
-  Tensor x = randn({batch, 784});
-  Tensor y = randint(0, 10, {batch});
-  // The layers are made first to last, as PyTorch makes them (the order in which a call's
-  // arguments are evaluated is unspecified in C++: g++ goes right to left), so that each layer
-  // draws the initial weights PyTorch's does.
-  auto fc1 = std::make_shared<nn::Linear>(784, 512);
-  auto fc2 = std::make_shared<nn::Linear>(512, 512);
-  auto fc3 = std::make_shared<nn::Linear>(512, 10);
-  nn::Sequential model(fc1, std::make_shared<nn::ReLU>(), fc2, std::make_shared<nn::ReLU>(), fc3);
-  optim::SGD opt(model.parameters(), optim::SGDOptions(0.01).momentum(0.9));
-  auto step = [&] {
-    opt.zero_grad(g_set_to_none);
-    Tensor loss = cross_entropy(model(x), y);
+struct Mlp {
+  static constexpr int kBatch = 128;
+  Tensor x, y;
+  std::shared_ptr<nn::Linear> fc1, fc2, fc3;
+  std::unique_ptr<nn::Sequential> model;
+  std::unique_ptr<optim::SGD> opt;
+
+  Mlp() {
+    manual_seed(0);
+    x = randn({kBatch, 784});
+    y = randint(0, 10, {kBatch});
+    // The layers are made first to last, as PyTorch makes them (the order in which a call's
+    // arguments are evaluated is unspecified in C++: g++ goes right to left), so that each layer
+    // draws the initial weights PyTorch's does.
+    fc1 = std::make_shared<nn::Linear>(784, 512);
+    fc2 = std::make_shared<nn::Linear>(512, 512);
+    fc3 = std::make_shared<nn::Linear>(512, 10);
+    model = std::make_unique<nn::Sequential>(fc1, std::make_shared<nn::ReLU>(), fc2, std::make_shared<nn::ReLU>(), fc3);
+    opt = std::make_unique<optim::SGD>(model->parameters(), optim::SGDOptions(0.01).momentum(0.9));
+  }
+  Tensor step() {
+    opt->zero_grad(g_set_to_none);
+    Tensor loss = cross_entropy((*model)(x), y);
     loss.backward();
-    opt.step();
+    opt->step();
     return loss;
-  };
-  for (int i = 0; i < 3; ++i) step();
+  }
+};
+
+std::string run_mlp() {
+  const int steps = 100;
+  Mlp mlp;
+  for (int i = 0; i < 3; ++i) mlp.step();
   Tensor loss;
   auto t0 = Clock::now();
-  for (int i = 0; i < steps; ++i) loss = step();
+  for (int i = 0; i < steps; ++i) loss = mlp.step();
   double dt = seconds_since(t0);
-  double flops = 3.0 * 2 * batch * (784.0 * 512 + 512.0 * 512 + 512.0 * 10);
+  double flops = 3.0 * 2 * Mlp::kBatch * (784.0 * 512 + 512.0 * 512 + 512.0 * 10);
   char buf[256];
   std::snprintf(buf, sizeof buf, "{\"workload\": \"mlp\", \"steps_per_s\": %.2f, \"gflops\": %.1f, \"loss\": %.6f",
                 steps / dt, flops * steps / dt / 1e9, loss.item<double>());
+  return buf;
+}
+
+// ---- mlp_floor: the mlp step's eight matrix products alone, next to ag's step --------------------
+//
+// The products ag's mlp step hands to OpenBLAS, called directly on buffers made once: forward
+// x W^T for the three layers; backward g W and g^T h for the two upper layers, g^T x for the
+// first (its input needs no gradient). Alternating with ag's step, 5 rounds of 100 steps after 3
+// warm-up steps, medians. Their speed is the most any framework can reach on these BLAS kernels,
+// and ag's share of it the share of its step spent in them.
+
+std::string run_mlp_floor() {
+  const int steps = 100, rounds = 5, B = Mlp::kBatch;
+  Mlp mlp;
+  auto buffer = [](std::size_t n) { return std::vector<float>(n, 0.01f); };
+  std::vector<float> x = buffer(B * 784), w1 = buffer(512 * 784), w2 = buffer(512 * 512), w3 = buffer(10 * 512);
+  std::vector<float> h1 = buffer(B * 512), h2 = buffer(B * 512), out = buffer(B * 10), d2 = buffer(B * 512),
+                     d1 = buffer(B * 512), g1 = buffer(512 * 784), g2 = buffer(512 * 512), g3 = buffer(10 * 512);
+  const auto N = CblasNoTrans, T = CblasTrans;
+  auto products = [&] {
+    cblas_sgemm(CblasRowMajor, N, T, B, 512, 784, 1, x.data(), 784, w1.data(), 784, 1, h1.data(), 512);
+    cblas_sgemm(CblasRowMajor, N, T, B, 512, 512, 1, h1.data(), 512, w2.data(), 512, 1, h2.data(), 512);
+    cblas_sgemm(CblasRowMajor, N, T, B, 10, 512, 1, h2.data(), 512, w3.data(), 512, 1, out.data(), 10);
+    cblas_sgemm(CblasRowMajor, N, N, B, 512, 10, 1, out.data(), 10, w3.data(), 512, 0, d2.data(), 512);
+    cblas_sgemm(CblasRowMajor, T, N, 10, 512, B, 1, out.data(), 10, h2.data(), 512, 0, g3.data(), 512);
+    cblas_sgemm(CblasRowMajor, N, N, B, 512, 512, 1, d2.data(), 512, w2.data(), 512, 0, d1.data(), 512);
+    cblas_sgemm(CblasRowMajor, T, N, 512, 512, B, 1, d2.data(), 512, h1.data(), 512, 0, g2.data(), 512);
+    cblas_sgemm(CblasRowMajor, T, N, 512, 784, B, 1, d1.data(), 512, x.data(), 784, 0, g1.data(), 784);
+  };
+  for (int i = 0; i < 3; ++i) mlp.step(), products();
+  std::vector<double> ag_rate, floor_rate;
+  for (int r = 0; r < rounds; ++r) {  // alternating, so that both see the same machine
+    auto t0 = Clock::now();
+    for (int i = 0; i < steps; ++i) mlp.step();
+    ag_rate.push_back(steps / seconds_since(t0));
+    t0 = Clock::now();
+    for (int i = 0; i < steps; ++i) products();
+    floor_rate.push_back(steps / seconds_since(t0));
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const double a = median(ag_rate), f = median(floor_rate);
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "{\"workload\": \"mlp_floor\", \"ag_steps_per_s\": %.2f, \"sgemm_steps_per_s\": %.2f, "
+                "\"ag_share_in_sgemm\": %.3f",
+                a, f, a / f);
   return buf;
 }
 
@@ -474,7 +537,7 @@ std::string run_vecmath() {
 }
 
 int usage(const char* argv0) {
-  std::fprintf(stderr, "usage: %s [--threads N] [--set-to-none] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead|vecmath|sentiment_floor|gradient_penalty|batch1 ...]\n", argv0);
+  std::fprintf(stderr, "usage: %s [--threads N] [--set-to-none] [sentiment|mlp|embedding|embedding_sparse|embedding_sparse_1m|overhead|vecmath|sentiment_floor|mlp_floor|gradient_penalty|batch1 ...]\n", argv0);
   return 2;
 }
 
@@ -490,10 +553,11 @@ int main(int argc, char** argv) {
       {"overhead", run_overhead},
       {"vecmath", run_vecmath},
       {"sentiment_floor", run_sentiment_floor},
+      {"mlp_floor", run_mlp_floor},
       {"gradient_penalty", run_gradient_penalty},
       {"batch1", run_batch1}};
   const std::vector<std::string> order{"sentiment", "mlp", "embedding", "embedding_sparse", "embedding_sparse_1m",
-                                       "overhead", "vecmath", "sentiment_floor", "gradient_penalty", "batch1"};
+                                       "overhead", "vecmath", "sentiment_floor", "mlp_floor", "gradient_penalty", "batch1"};
   int threads = 1;
   std::vector<std::string> chosen;
   for (int i = 1; i < argc; ++i) {
