@@ -86,6 +86,8 @@ Tensor Adam::step(const LossClosure& closure) {
     const AdamOptionsBase& o = options_of<AdamOptionsBase>(group);
     const double beta1 = std::get<0>(o.betas()), beta2 = std::get<1>(o.betas());
     const bool l2 = !decoupled_weight_decay_ && o.weight_decay() != 0;
+    std::int64_t corrected_step = -1;  // the parameters of a group usually share their step count:
+    double bias_correction1 = 0, bias_correction2 = 0;  // the corrections are computed once for it
     for (const Tensor& p : group.params()) {
       const Tensor& grad = p.grad();
       if (!grad.defined()) continue;
@@ -103,8 +105,11 @@ Tensor Adam::step(const LossClosure& closure) {
       s.step += 1;
       // Bias corrections (Kingma & Ba, section 2): m and v start at zero, so early averages are
       // scaled up by 1 / (1 - beta^t).
-      const double bias_correction1 = 1 - std::pow(beta1, static_cast<double>(s.step));
-      const double bias_correction2 = 1 - std::pow(beta2, static_cast<double>(s.step));
+      if (s.step != corrected_step) {
+        bias_correction1 = 1 - std::pow(beta1, static_cast<double>(s.step));
+        bias_correction2 = 1 - std::pow(beta2, static_cast<double>(s.step));
+        corrected_step = s.step;
+      }
       const double step_size = o.lr() / bias_correction1;
       dispatch_floating(p.dtype(), "Adam.step", [&](auto tag) {
         using T = typename decltype(tag)::type;

@@ -102,6 +102,24 @@ TEST(Access, ItemAtAndConversions) {
   EXPECT_THROW(t.size(2), IndexError);
 }
 
+TEST(Access, BoolMasksConvertToZerosAndOnesInEveryDtypeAndLayout) {
+  // 37 values: the vectorised byte widening, its tail, and a transposed (strided) mask
+  std::vector<float> v;
+  for (int i = 0; i < 37; ++i) v.push_back(static_cast<float>((i * 7) % 5) - 2.0f);
+  Tensor mask = tensor(v) > 0.0f;
+  std::vector<double> want;
+  for (float x : v) want.push_back(x > 0 ? 1.0 : 0.0);
+  EXPECT_EQ(mask.to(kFloat32).to_vector<double>(), want);
+  EXPECT_EQ(mask.to(kFloat64).to_vector<double>(), want);
+  EXPECT_EQ(mask.to(kInt64).to_vector<double>(), want);
+  Tensor m2 = (tensor(v).reshape({1, 37}).expand({2, 37}).t() > 0.0f).t();  // [2, 37], strides (1, 2)
+  ASSERT_FALSE(m2.is_contiguous());
+  std::vector<double> want2 = want;
+  want2.insert(want2.end(), want.begin(), want.end());
+  EXPECT_EQ(m2.to(kFloat32).to_vector<double>(), want2);
+  EXPECT_EQ(m2.t().to(kInt64).t().to_vector<double>(), want2);
+}
+
 TEST(Access, UndefinedTensorThrowsInsteadOfCrashing) {
   Tensor t;
   EXPECT_FALSE(t.defined());
