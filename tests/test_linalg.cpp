@@ -129,25 +129,29 @@ TEST(Matmul, Float32MatchesTripleLoopOnOddSizes) {
 }
 
 TEST(Matmul, SmallProductsInEveryLayoutMatchTheTripleLoop) {
-  // Products of up to 128 multiply-adds run as ag's own loops, bigger ones on OpenBLAS (gemv
-  // for one row or column): both sides of the line, each operand stored as is or transposed (a
-  // gemm flag, no copy); linear adds its bias through beta = 1.
+  // ag's own loops run the products of up to 128 multiply-adds, and those of up to 4096 whose
+  // rows of C (4, 8 or 16 wide, op(B) not transposed) or dot products (4, 8 or 16 long, op(A)
+  // not transposed and op(B) transposed) fit its vector kernels; the others go to OpenBLAS (gemv
+  // for one row or column). Both sides of each line, each operand stored as is or transposed (a
+  // gemm flag, no copy), float32 and float64; linear adds its bias through beta = 1.
   for (auto [m, k, n] : {std::tuple{32, 8, 2}, {32, 2, 8}, {2, 32, 8}, {1, 8, 2}, {2, 1, 8}, {4, 8, 4}, {4, 8, 5},
-                         {1, 128, 1}, {1, 129, 1}, {5, 9, 3}, {7, 17, 1}, {3, 1, 4}, {16, 32, 32}, {16, 33, 32},
-                         {40, 256, 1}, {2, 257, 3}}) {
+                         {1, 128, 1}, {1, 129, 1}, {8, 16, 4}, {16, 4, 16}, {64, 8, 8}, {65, 8, 8}, {3, 16, 16},
+                         {5, 9, 3}, {7, 17, 1}, {3, 1, 4}, {16, 32, 32}, {16, 33, 32}, {40, 256, 1}, {2, 257, 3}}) {
     SCOPED_TRACE(::testing::Message() << m << "x" << k << "x" << n);
-    for (bool ta : {false, true})
-      for (bool tb : {false, true}) {
-        Tensor a = ta ? input({k, m}, 11, kFloat32).detach().t() : input({m, k}, 11, kFloat32).detach();
-        Tensor b = tb ? input({n, k}, 12, kFloat32).detach().t() : input({k, n}, 12, kFloat32).detach();
-        const std::vector<double> want = naive(a.contiguous().to_vector<double>(), b.contiguous().to_vector<double>(), m, k, n);
-        expect_near_all(matmul(a, b).to_vector<double>(), want, 1e-5);
-        Tensor bias = input({n}, 13, kFloat32).detach();
-        std::vector<double> with_bias = want;
-        const std::vector<double> bv = bias.to_vector<double>();
-        for (std::size_t i = 0; i < with_bias.size(); ++i) with_bias[i] += bv[i % static_cast<std::size_t>(n)];
-        expect_near_all(linear(a, b.t(), bias).to_vector<double>(), with_bias, 1e-5);
-      }
+    for (Dtype dtype : {kFloat32, kFloat64})
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          const double tol = dtype == kFloat32 ? 1e-5 : 1e-12;
+          Tensor a = ta ? input({k, m}, 11, dtype).detach().t() : input({m, k}, 11, dtype).detach();
+          Tensor b = tb ? input({n, k}, 12, dtype).detach().t() : input({k, n}, 12, dtype).detach();
+          const std::vector<double> want = naive(a.contiguous().to_vector<double>(), b.contiguous().to_vector<double>(), m, k, n);
+          expect_near_all(matmul(a, b).to_vector<double>(), want, tol);
+          Tensor bias = input({n}, 13, dtype).detach();
+          std::vector<double> with_bias = want;
+          const std::vector<double> bv = bias.to_vector<double>();
+          for (std::size_t i = 0; i < with_bias.size(); ++i) with_bias[i] += bv[i % static_cast<std::size_t>(n)];
+          expect_near_all(linear(a, b.t(), bias).to_vector<double>(), with_bias, tol);
+        }
   }
 }
 

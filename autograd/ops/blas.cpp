@@ -7,6 +7,8 @@
 
 #include <climits>
 #include <cstdlib>
+#include <cstring>
+#include <type_traits>
 
 #include "ag/autograd/error.h"
 
@@ -67,6 +69,116 @@ void gemm_tiny(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k,
     }
 }
 
+/// Small products of a shape a small model repeats, below OpenBLAS's ~2,000-instruction call:
+/// at most kSmallProduct multiply-adds, and rows of C, or dot products, of 4, 8 or 16 values (a
+/// width known at compile time, in vector registers: g++ left to plain loops split a row of 8
+/// into pieces of 4, 2, 1 and 1, and a dot product of 8 into scalar steps).
+constexpr std::int64_t kSmallProduct = 4096;
+
+#if defined(__GNUC__)
+/// 16 bytes of T: one SSE2 register (four floats, two doubles).
+template <class T>
+struct Lanes;
+template <>
+struct Lanes<float> {
+  typedef float type __attribute__((vector_size(16)));
+};
+template <>
+struct Lanes<double> {
+  typedef double type __attribute__((vector_size(16)));
+};
+template <class T>
+using Vec = typename Lanes<T>::type;
+template <class T>
+constexpr std::int64_t kLanes = 16 / sizeof(T);
+
+template <class T>
+Vec<T> broadcast(T v) {
+  if constexpr (kLanes<T> == 4) return Vec<T>{v, v, v, v};
+  else return Vec<T>{v, v};
+}
+template <class T>
+Vec<T> load(const T* p) {
+  Vec<T> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T>
+void store(T* p, Vec<T> v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+/// C's rows when op(B)'s rows are contiguous: C[i, :] = alpha sum_p op(A)[i, p] B[p, :] + beta
+/// C[i, :], the N sums of a row in registers, each summed over p in order.
+template <class T, std::int64_t N>
+void gemm_rows(std::int64_t m, std::int64_t k, T alpha, const T* a, std::int64_t a_row, std::int64_t a_col,
+               const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  constexpr std::int64_t L = kLanes<T>, Q = N / L;
+  for (std::int64_t i = 0; i < m; ++i) {
+    Vec<T> acc[Q] = {};
+    for (std::int64_t p = 0; p < k; ++p) {
+      const Vec<T> x = broadcast(a[i * a_row + p * a_col]);
+      const T* row = b + p * ldb;
+      for (std::int64_t q = 0; q < Q; ++q) acc[q] += x * load(row + L * q);
+    }
+    T* out = c + i * ldc;
+    for (std::int64_t q = 0; q < Q; ++q)
+      store(out + L * q, beta == T(0) ? alpha * acc[q] : alpha * acc[q] + beta * load(out + L * q));
+  }
+}
+
+/// C's elements as dot products of K values when op(A)'s rows and op(B)'s columns are contiguous
+/// (linear's x W^T): a partial sum per lane, the lanes added pairwise at the end.
+template <class T, std::int64_t K>
+void gemm_dots(std::int64_t m, std::int64_t n, T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb,
+               T beta, T* c, std::int64_t ldc) {
+  constexpr std::int64_t L = kLanes<T>;
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      const T* x = a + i * lda;
+      const T* y = b + j * ldb;
+      Vec<T> s = load(x) * load(y);
+      for (std::int64_t p = L; p < K; p += L) s += load(x + p) * load(y + p);
+      T acc;
+      if constexpr (L == 4) acc = (s[0] + s[1]) + (s[2] + s[3]);
+      else acc = s[0] + s[1];
+      T& out = c[i * ldc + j];
+      out = beta == T(0) ? alpha * acc : alpha * acc + beta * out;
+    }
+}
+
+/// Calls f(width) for a width of 4, 8 or 16 (as a compile-time constant); false for any other.
+template <class F>
+bool with_width(std::int64_t w, F f) {
+  switch (w) {
+    case 4: f(std::integral_constant<std::int64_t, 4>()); return true;
+    case 8: f(std::integral_constant<std::int64_t, 8>()); return true;
+    case 16: f(std::integral_constant<std::int64_t, 16>()); return true;
+    default: return false;
+  }
+}
+
+/// Runs a small product on these paths; false when it is not one of them.
+template <class T>
+bool gemm_small(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+                std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  if (m > kSmallProduct || n > kSmallProduct || k > kSmallProduct || m * n * k > kSmallProduct) return false;
+  if (!tb)
+    return with_width(n, [&](auto width) {
+      gemm_rows<T, decltype(width)::value>(m, k, alpha, a, ta ? 1 : lda, ta ? lda : 1, b, ldb, beta, c, ldc);
+    });
+  if (!ta)
+    return with_width(k, [&](auto width) { gemm_dots<T, decltype(width)::value>(m, n, alpha, a, lda, b, ldb, beta, c, ldc); });
+  return false;
+}
+#else
+template <class T>
+bool gemm_small(bool, bool, std::int64_t, std::int64_t, std::int64_t, T, const T*, std::int64_t, const T*, std::int64_t, T,
+                T*, std::int64_t) {
+  return false;
+}
+#endif
+
 template <class T>
 void gemm_impl(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda,
                const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
@@ -75,6 +187,7 @@ void gemm_impl(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k,
     gemm_tiny(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
+  if (gemm_small(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
   init_threads();
   if ((k == 0 || m == 1 || n == 1) && beta != T(1)) {
     // C = beta * C here: gemv would compute 0 * garbage (NaN) when C is not an input
