@@ -178,10 +178,11 @@ Tensor index_add_op(const Tensor& g_in, std::int64_t dim, const Tensor& index, s
     // destination row, so no two threads write a row and each row sums its lookups in the same
     // order as on one thread.
     auto add_rows = [&](std::int64_t lo, std::int64_t hi) {
+      const bool all = lo == 0 && hi == size;  // one thread: every index is in range (checked forward)
       kernels::short_rows(b.inner, [&](auto width) {
         for (std::int64_t a = 0; a < b.outer; ++a)
           for (std::int64_t k = 0; k < n; ++k) {
-            if (idx[k] < lo || idx[k] >= hi || idx[k] == padding) continue;  // padding rows stay exactly zero
+            if ((!all && (idx[k] < lo || idx[k] >= hi)) || idx[k] == padding) continue;  // padding rows stay exactly zero
             const T* src = kernels::opaque(pg + (a * n + k) * b.inner);
             T* dst = kernels::opaque(po + (a * size + idx[k]) * b.inner);
             if (scale.empty()) {
