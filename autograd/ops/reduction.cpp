@@ -135,18 +135,21 @@ Tensor sum_raw(const Tensor& x_in, const Reduced& r) {
         T* dst = o + a * b.inner;
         if (in_cache) {
           std::int64_t i = lo;
-          for (; i + 4 <= hi; i += 4) {
-            acc_t<T> s0 = src[i], s1 = src[i + 1], s2 = src[i + 2], s3 = src[i + 3];
-            for (std::int64_t k = 1; k < b.n; ++k) {
-              const T* r = src + k * b.inner + i;
-              s0 = kernels::wrap_add<acc_t<T>>(s0, r[0]);
-              s1 = kernels::wrap_add<acc_t<T>>(s1, r[1]);
-              s2 = kernels::wrap_add<acc_t<T>>(s2, r[2]);
-              s3 = kernels::wrap_add<acc_t<T>>(s3, r[3]);
+          // W columns at a time (8, then 4): a row of 8 floats is two loads and four double adds
+          auto columns = [&](auto width) {
+            constexpr std::int64_t W = decltype(width)::value;
+            for (; i + W <= hi; i += W) {
+              acc_t<T> s[W];
+              for (std::int64_t u = 0; u < W; ++u) s[u] = src[i + u];
+              for (std::int64_t k = 1; k < b.n; ++k) {
+                const T* r = src + k * b.inner + i;
+                for (std::int64_t u = 0; u < W; ++u) s[u] = kernels::wrap_add<acc_t<T>>(s[u], r[u]);
+              }
+              for (std::int64_t u = 0; u < W; ++u) dst[i + u] = static_cast<T>(s[u]);
             }
-            dst[i] = static_cast<T>(s0), dst[i + 1] = static_cast<T>(s1);
-            dst[i + 2] = static_cast<T>(s2), dst[i + 3] = static_cast<T>(s3);
-          }
+          };
+          columns(kernels::Width<8>());
+          columns(kernels::Width<4>());
           for (; i < hi; ++i) {
             acc_t<T> s0 = src[i];
             for (std::int64_t k = 1; k < b.n; ++k) s0 = kernels::wrap_add<acc_t<T>>(s0, src[k * b.inner + i]);
