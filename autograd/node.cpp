@@ -4,6 +4,7 @@
 
 #include "ag/autograd/node.h"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -23,7 +24,53 @@ thread_local std::uint64_t t_next_sequence_nr = 0;
 thread_local std::vector<std::string> t_anomaly_labels;
 std::atomic<bool> g_anomaly_enabled{false};
 std::atomic<std::uint64_t> g_anomaly_ops{0};  // ops made since anomaly mode was turned on
-std::atomic<std::int64_t> g_live_nodes{0};
+
+/// Nodes alive, counted per thread, so that making and freeing a node costs no locked
+/// instruction (a node made on one thread and freed on another moves a count between the two):
+/// live_count() adds up the counts of the running threads and what the ended ones left.
+struct LiveNodes {
+  std::mutex m;
+  std::vector<const std::atomic<std::int64_t>*> running;
+  std::atomic<std::int64_t> ended{0};
+};
+LiveNodes& live_nodes() {
+  static LiveNodes* const l = new LiveNodes;  // never destroyed: threads may end after main returns
+  return *l;
+}
+thread_local std::atomic<std::int64_t> t_live_nodes{0};  // written by its own thread only
+thread_local bool t_live_registered = false, t_live_gone = false;
+
+struct LiveRegistration {
+  LiveRegistration() {
+    std::lock_guard<std::mutex> lock(live_nodes().m);
+    live_nodes().running.push_back(&t_live_nodes);
+  }
+  ~LiveRegistration() {
+    LiveNodes& l = live_nodes();
+    std::lock_guard<std::mutex> lock(l.m);
+    l.ended.fetch_add(t_live_nodes.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    l.running.erase(std::find(l.running.begin(), l.running.end(), &t_live_nodes));
+    t_live_registered = false;
+    t_live_gone = true;  // nodes freed later on this thread (by other thread-exit cleanup) count in `ended`
+  }
+};
+
+[[gnu::noinline]] void count_nodes_slow(std::int64_t delta) {
+  if (t_live_gone) {
+    live_nodes().ended.fetch_add(delta, std::memory_order_relaxed);
+    return;
+  }
+  static thread_local LiveRegistration registration;  // this thread's first node
+  t_live_registered = true;
+  t_live_nodes.store(t_live_nodes.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+}
+
+inline void count_nodes(std::int64_t delta) {
+  if (__builtin_expect(t_live_registered, true))
+    t_live_nodes.store(t_live_nodes.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+  else
+    count_nodes_slow(delta);
+}
 }  // namespace
 
 
@@ -99,7 +146,7 @@ struct NodeAccess {
   }
 };
 
-Node::Node(const char* name) : name_(name), seq_(t_next_sequence_nr++) { ++g_live_nodes; }
+Node::Node(const char* name) : name_(name), seq_(t_next_sequence_nr++) { count_nodes(1); }
 
 Node::~Node() {
   SmallVector<std::shared_ptr<Node>, 8> pending;  // a chain needs one slot, a tree its width
@@ -109,10 +156,16 @@ Node::~Node() {
     pending.pop_back();
     NodeAccess::take_children(*n, pending);
   }  // each n is destroyed here with nothing left to recurse into
-  --g_live_nodes;
+  count_nodes(-1);
 }
 
-std::int64_t Node::live_count() { return g_live_nodes.load(); }
+std::int64_t Node::live_count() {
+  LiveNodes& l = live_nodes();
+  std::lock_guard<std::mutex> lock(l.m);
+  std::int64_t n = l.ended.load(std::memory_order_relaxed);
+  for (const std::atomic<std::int64_t>* c : l.running) n += c->load(std::memory_order_relaxed);
+  return n;
+}
 
 TensorImpl::~TensorImpl() = default;  // a grad_fn owned alone unwinds its graph iteratively (~Node)
 
