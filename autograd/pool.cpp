@@ -16,6 +16,11 @@ namespace {
 constexpr std::size_t kGranule = 16;
 constexpr std::size_t kClasses = kPoolMaxBytes / kGranule;
 constexpr std::size_t kMaxCachedPerClass = 4096;
+// Medium blocks, (512 B, 16 KiB] in steps of 256 B (a [32, 6, 8] activation of 6 KiB): a few per
+// class, so that the cache stays small (at most ~32 MiB per thread if every class fills up).
+constexpr std::size_t kMediumGranule = 256, kMediumMaxBytes = 16384;
+constexpr std::size_t kMediumClasses = (kMediumMaxBytes - kPoolMaxBytes) / kMediumGranule;
+constexpr std::size_t kMaxCachedPerMedium = 64;
 
 struct FreeBlock {
   FreeBlock* next;
@@ -26,8 +31,8 @@ struct FreeBlock {
 /// destructible, so that the hot path reads it without a thread_local initialisation check;
 /// the Reaper, registered when the thread first frees a block, empties them at thread exit.
 struct FreeLists {
-  FreeBlock* head[kClasses];
-  std::uint32_t count[kClasses];
+  FreeBlock* head[kClasses + kMediumClasses];  // small classes first, then the medium ones
+  std::uint32_t count[kClasses + kMediumClasses];
 };
 thread_local FreeLists t_lists;
 thread_local bool t_pool_gone = false;
@@ -38,7 +43,7 @@ struct Reaper {
   ~Reaper() {
     t_pool_gone = true;
     t_pool_armed = false;
-    for (std::size_t c = 0; c < kClasses; ++c)
+    for (std::size_t c = 0; c < kClasses + kMediumClasses; ++c)
       while (FreeBlock* b = t_lists.head[c]) {
         t_lists.head[c] = b->next;
         ::operator delete(b);
@@ -50,6 +55,9 @@ struct Reaper {
 thread_local Reaper t_reaper;
 
 std::size_t size_class(std::size_t bytes) { return (bytes + kGranule - 1) / kGranule - 1; }
+/// The list of a medium block (kPoolMaxBytes < bytes <= kMediumMaxBytes), and the size of its blocks.
+std::size_t medium_class(std::size_t bytes) { return kClasses + (bytes - kPoolMaxBytes - 1) / kMediumGranule; }
+std::size_t medium_class_bytes(std::size_t c) { return kPoolMaxBytes + (c - kClasses + 1) * kMediumGranule; }
 
 /// Blocks of kHugeBytes and more (an embedding table, its optimizer state) are aligned to 2 MiB
 /// and asked to live on transparent huge pages: a lookup into a table of a million rows then
@@ -129,18 +137,30 @@ void large_deallocate(void* p, std::size_t bytes) noexcept {
 namespace {
 
 [[gnu::noinline]] void* allocate_slow(std::size_t bytes) {
+  if (bytes > kPoolMaxBytes && bytes <= kMediumMaxBytes) {
+    const std::size_t c = medium_class(bytes);
+    if (FreeBlock* b = t_pool_gone ? nullptr : t_lists.head[c]) {
+      t_lists.head[c] = b->next;
+      --t_lists.count[c];
+      return b;
+    }
+    // Always a whole class block, even past the thread's pool: another thread may cache it, and
+    // any size of the class may then reuse it.
+    return ::operator new(medium_class_bytes(c));
+  }
   if (bytes > kPoolMaxBytes) return large_allocate(bytes);
-  if (bytes == 0 || t_pool_gone) return ::operator new(bytes == 0 ? 1 : bytes);
-  return ::operator new((size_class(bytes) + 1) * kGranule);
+  if (bytes == 0) return ::operator new(1);
+  return ::operator new((size_class(bytes) + 1) * kGranule);  // a whole class block, for the same reason
 }
 
 [[gnu::noinline]] void deallocate_slow(void* p, std::size_t bytes) noexcept {
-  if (bytes > kPoolMaxBytes) {
+  if (bytes > kMediumMaxBytes) {
     large_deallocate(p, bytes);
     return;
   }
-  const std::size_t c = size_class(bytes);
-  if (bytes == 0 || t_pool_gone || t_lists.count[c] >= kMaxCachedPerClass) {
+  const bool medium = bytes > kPoolMaxBytes;
+  const std::size_t c = medium ? medium_class(bytes) : size_class(bytes);
+  if (bytes == 0 || t_pool_gone || t_lists.count[c] >= (medium ? kMaxCachedPerMedium : kMaxCachedPerClass)) {
     ::operator delete(p);
     return;
   }

@@ -10,7 +10,8 @@
 
 namespace ag::detail {
 
-/// Largest block served from the pool; bigger ones go to ::operator new.
+/// Largest block served from the pool's inline fast path (16-byte classes). Blocks up to 16 KiB
+/// have lists of their own in 256-byte classes, bigger ones an exact-size cache (pool.cpp).
 inline constexpr std::size_t kPoolMaxBytes = 512;
 
 void* pool_allocate(std::size_t bytes);

@@ -9,12 +9,15 @@
 #include <atomic>
 #include <memory>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
+#include <thread>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 
 #include "ag/autograd/autograd.h"
+#include "ag/autograd/pool.h"
 #include "ag/optim/optim.h"
 
 namespace {
@@ -39,6 +42,40 @@ std::vector<std::pair<std::int64_t, std::int64_t>> chunks_of(std::int64_t begin,
 }
 
 }  // namespace
+
+TEST(Pool, ABlockFreedOnAnotherThreadServesEverySizeOfItsClass) {
+  // Blocks made on one thread and freed on another join the second thread's lists, which then
+  // hand them out for any size of their class: each must be a whole class block (checked byte
+  // by byte here, and for overflows under ASan). Small (16-byte classes), medium (256-byte
+  // classes up to 16 KiB) and large (exact sizes) blocks, on both sides of each line.
+  using ag::detail::pool_allocate;
+  using ag::detail::pool_deallocate;
+  for (std::size_t bytes : {1, 17, 500, 512, 513, 600, 768, 769, 6000, 16383, 16384, 16385, 40000}) {
+    SCOPED_TRACE(bytes);
+    std::vector<void*> made;
+    std::thread maker([&] {
+      for (int i = 0; i < 8; ++i) {
+        made.push_back(pool_allocate(bytes));
+        std::memset(made.back(), 0x5a, bytes);
+      }
+    });
+    maker.join();
+    for (void* p : made) pool_deallocate(p, bytes);
+    // the largest size of the block's class: the next 16 or 256 bytes up (large blocks: exact)
+    const std::size_t step = bytes <= 512 ? 16 : bytes <= 16384 ? 256 : 1;
+    const std::size_t widest = (bytes + step - 1) / step * step;
+    std::vector<unsigned char*> again;
+    for (int i = 0; i < 8; ++i) {
+      again.push_back(static_cast<unsigned char*>(pool_allocate(widest)));
+      std::memset(again.back(), i, widest);
+    }
+    for (int i = 0; i < 8; ++i) {
+      EXPECT_EQ(again[i][0], i);
+      EXPECT_EQ(again[i][widest - 1], i);
+      pool_deallocate(again[i], widest);
+    }
+  }
+}
 
 TEST(ParallelFor, CoversTheRangeOnceInContiguousChunks) {
   Threads two(2);
