@@ -40,6 +40,12 @@ bool g_set_to_none = false;  // --set-to-none
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+/// The median of an odd number of timings (the upper middle one of an even number).
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 double peak_rss_mb() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -233,10 +239,6 @@ std::string run_sentiment_floor() {
     }
     floor_acc = right / 1000.0;
   }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
   const double a = median(ag_rate), fr = median(floor_rate);
   char buf[384];
   std::snprintf(buf, sizeof buf,
@@ -329,10 +331,6 @@ std::string run_mlp_floor() {
     for (int i = 0; i < steps; ++i) products();
     floor_rate.push_back(steps / seconds_since(t0));
   }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
   const double a = median(ag_rate), f = median(floor_rate);
   char buf[256];
   std::snprintf(buf, sizeof buf,
@@ -510,10 +508,6 @@ std::string run_vecmath() {
       {"erf", [](const Tensor& t) { return ag::erf(t); }, [](float v) { return std::erf(v); }, &x},
       {"gelu", [](const Tensor& t) { return ag::gelu(t); },
        [](float v) { return v * 0.5f * (1.0f + std::erf(v * static_cast<float>(M_SQRT1_2))); }, &x},
-  };
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
   };
   std::string line = std::string("{\"workload\": \"vecmath\", \"isa\": \"") + cpu_capability() + "\", \"n\": " + std::to_string(n);
   for (const Case& c : cases) {
