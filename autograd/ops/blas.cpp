@@ -50,8 +50,7 @@ struct Cblas<double> {
 
 /// Products of at most this many multiply-adds run as plain loops: a single prediction's
 /// [1, 8] x [8, 2] is 16 of them, and OpenBLAS spends ~300 instructions on a gemv call before
-/// its first one (~2,000 on an sgemm call; its kernels still beat plain loops on the 512 of a
-/// [32, 8] x [8, 2] product).
+/// its first one (bigger products: gemm_small's vector kernels below, else OpenBLAS).
 constexpr std::int64_t kTinyProduct = 128;
 
 /// C = alpha op(A) op(B) + beta C, each dot product summed in order; C is not read when beta is 0.

@@ -125,9 +125,9 @@ Tensor sum_raw(const Tensor& x_in, const Reduced& r) {
         return;
       }
       // Columns [lo, hi) of output row a, each summed down the n rows in order. When the block
-      // is small enough to stay in cache, four columns at a time are held in registers over the
-      // whole column, so a short row ([32, 6, 8] summed over the 6) costs a load and an add per
-      // element; a big block is read row after row into a row of accumulators (sequential
+      // is small enough to stay in cache, eight (then four) columns at a time are held in
+      // registers over the whole column, so a short row ([32, 6, 8] summed over the 6) costs a
+      // load and an add per element; a big block is read row after row into a row of accumulators (sequential
       // memory). Both add in the same order, so the result is the same either way.
       const bool in_cache = b.n * b.inner <= 16384;
       auto sum_columns = [&](std::int64_t a, std::int64_t lo, std::int64_t hi) {
@@ -135,7 +135,7 @@ Tensor sum_raw(const Tensor& x_in, const Reduced& r) {
         T* dst = o + a * b.inner;
         if (in_cache) {
           std::int64_t i = lo;
-          // W columns at a time (8, then 4): a row of 8 floats is two loads and four double adds
+          // W columns at a time: a row of 8 floats is two loads and four double adds
           auto columns = [&](auto width) {
             constexpr std::int64_t W = decltype(width)::value;
             for (; i + W <= hi; i += W) {
