@@ -326,16 +326,14 @@ template <class A, class B, class R, class F>
     short_rows(len, [&](auto width) {
       rows_of_blocks([&](R* po, const A* pa, const B* pb) {
         const B bv = *pb;
-        const A* ra = pa;
-        run4(po, width, [&](std::int64_t j) { return f(ra[j], bv); });
+        run4(po, width, [&](std::int64_t j) { return f(pa[j], bv); });
       });
     });
   } else if (in[0] == 1 && in[1] == 0 && in[2] == 1) {
     short_rows(len, [&](auto width) {
       rows_of_blocks([&](R* po, const A* pa, const B* pb) {
         const A av = *pa;
-        const B* rb = pb;
-        run4(po, width, [&](std::int64_t j) { return f(av, rb[j]); });
+        run4(po, width, [&](std::int64_t j) { return f(av, pb[j]); });
       });
     });
   } else {
